@@ -1,0 +1,283 @@
+//! What every listener gets: the same tower layers, and a server loop with graceful shutdown.
+//!
+//! Layer order, outermost first: panic → 500; request id (set, and echoed back); trace span
+//! and access log; metrics; timeout; body limit. Handlers therefore never see a body
+//! over the listener's limit, never run past its timeout, and a panic in one of them is a
+//! 500 for that request, not a dead connection.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::error::{ErrorCode, envelope};
+use crate::metrics::{HttpMetrics, ListenerLabels, Metrics, RequestLabels};
+use crate::shutdown::Shutdown;
+
+/// Per-listener limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest request body accepted (413 beyond); `None` leaves bodies to the capability
+    /// (the WAF proxy streams and enforces its own limit).
+    pub max_body_bytes: Option<usize>,
+    /// A request still running after this gets a 503 and is dropped.
+    pub request_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: Some(1024 * 1024),
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Wrap `router` in the core layers, recording metrics under `listener`.
+pub fn with_layers(router: Router, listener: &str, limits: Limits, metrics: &Metrics) -> Router {
+    let name: Arc<str> = Arc::from(listener);
+    let span_name = Arc::clone(&name);
+    let trace = TraceLayer::new_for_http()
+        .make_span_with(move |req: &Request| {
+            let id = req
+                .headers()
+                .get(&REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            tracing::info_span!(
+                "request",
+                listener = %span_name,
+                method = %req.method(),
+                path = %req.uri().path(),
+                request_id = %id,
+            )
+        })
+        .on_request(())
+        .on_response(|res: &Response, latency: Duration, _span: &tracing::Span| {
+            tracing::info!(
+                status = res.status().as_u16(),
+                latency_us = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX),
+                "served"
+            );
+        })
+        .on_failure(());
+
+    let mut router = router;
+    router = match limits.max_body_bytes {
+        Some(max) => router
+            .layer(RequestBodyLimitLayer::new(max))
+            .layer(DefaultBodyLimit::max(max)),
+        None => router.layer(DefaultBodyLimit::disable()),
+    };
+    router
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            limits.request_timeout,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            (metrics.http().clone(), Arc::clone(&name)),
+            record,
+        ))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(trace)
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked; answered 500");
+                envelope(ErrorCode::Internal, "internal error")
+            },
+        ))
+}
+
+async fn record(
+    State((metrics, listener)): State<(HttpMetrics, Arc<str>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let method = req.method().as_str().to_owned();
+    let start = Instant::now();
+    let res = next.run(req).await;
+    let labels = ListenerLabels {
+        listener: listener.to_string(),
+    };
+    metrics
+        .duration
+        .get_or_create(&labels)
+        .observe(start.elapsed().as_secs_f64());
+    let labels = RequestLabels {
+        listener: labels.listener,
+        method,
+        status: res.status().as_u16(),
+    };
+    metrics.requests.get_or_create(&labels).inc();
+    res
+}
+
+/// Serve `router` on `listener` until `shutdown` fires, then stop accepting, let in-flight
+/// requests finish for at most `grace`, and return.
+///
+/// # Errors
+/// Only when accepting fails at the OS level.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let stop = shutdown.clone();
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { stop.wait().await });
+    let deadline = async {
+        shutdown.wait().await;
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        r = server.into_future() => r,
+        () = deadline => {
+            tracing::warn!(grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
+                "grace period over; dropping connections still open");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::routing::{get, post};
+    use tower::ServiceExt;
+
+    fn app(metrics: &Metrics) -> Router {
+        let r = Router::new()
+            .route("/ok", get(|| async { "ok" }))
+            .route(
+                "/echo",
+                post(|b: axum::body::Bytes| async move { b.len().to_string() }),
+            )
+            .route("/panic", get(|| async { panic!("boom") }))
+            .route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                    "late"
+                }),
+            );
+        let limits = Limits {
+            max_body_bytes: Some(16),
+            request_timeout: Duration::from_millis(200),
+        };
+        with_layers(r, "test", limits, metrics)
+    }
+
+    async fn call(app: Router, req: Request) -> Response {
+        app.oneshot(req).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn layers_set_request_id_limit_body_catch_panics_and_time_out() {
+        let m = Metrics::new();
+        let res = call(app(&m), Request::get("/ok").body(Body::empty()).unwrap()).await;
+        assert_eq!(res.status(), 200);
+        assert!(res.headers().contains_key("x-request-id"));
+
+        let res = call(
+            app(&m),
+            Request::get("/ok")
+                .header("x-request-id", "abc")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(res.headers()["x-request-id"], "abc");
+
+        let small = Request::post("/echo")
+            .body(Body::from("0123456789"))
+            .unwrap();
+        assert_eq!(call(app(&m), small).await.status(), 200);
+        let big = Request::post("/echo")
+            .body(Body::from(vec![b'x'; 17]))
+            .unwrap();
+        assert_eq!(call(app(&m), big).await.status(), 413);
+
+        let res = call(app(&m), Request::get("/panic").body(Body::empty()).unwrap()).await;
+        assert_eq!(res.status(), 500);
+
+        let res = call(app(&m), Request::get("/slow").body(Body::empty()).unwrap()).await;
+        assert_eq!(res.status(), 503);
+
+        let text = m.encode();
+        assert!(
+            text.contains(
+                r#"opshelf_http_requests_total{listener="test",method="POST",status="413"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"opshelf_http_request_duration_seconds_count{listener="test"} 6"#),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn graceful_shutdown_finishes_in_flight_request() {
+        let shutdown = Shutdown::new();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (started_tx, started_rx) = tokio::sync::oneshot::channel::<()>();
+        let started_tx = Arc::new(std::sync::Mutex::new(Some(started_tx)));
+        let router = Router::new().route(
+            "/slow",
+            get(move || {
+                let tx = started_tx.lock().unwrap().take();
+                async move {
+                    if let Some(tx) = tx {
+                        let _ = tx.send(());
+                    }
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    "finished"
+                }
+            }),
+        );
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            shutdown.clone(),
+            Duration::from_secs(5),
+        ));
+        let client = tokio::spawn(async move {
+            let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            s.write_all(b"GET /slow HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            let mut out = String::new();
+            s.read_to_string(&mut out).await.unwrap();
+            out
+        });
+        started_rx.await.unwrap();
+        shutdown.trigger();
+        let reply = client.await.unwrap();
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+        assert!(reply.ends_with("finished"), "{reply}");
+        server.await.unwrap().unwrap();
+        // The listener is closed: new connections are refused.
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    }
+}

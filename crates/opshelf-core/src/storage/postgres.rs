@@ -1,0 +1,301 @@
+//! The PostgreSQL backend, for users who run several opshelf nodes against one database.
+//!
+//! Reads go straight to the pool. Every write runs in a transaction that first takes a
+//! transaction-scoped advisory lock on its namespace, so compare-and-swap and checked
+//! transactions are serial per namespace across every node, without SERIALIZABLE retries.
+//! Keys use the "C" collation so ordering and prefix ranges are bytewise, as in SQLite.
+
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use tokio_postgres::NoTls;
+use tokio_postgres::types::ToSql;
+
+use super::{Storage, StorageError, TxnOp, prefix_end};
+
+/// Schema migrations, applied in order at connect; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: the key/value table every capability uses.
+    "CREATE TABLE opshelf_kv (
+        ns    TEXT COLLATE \"C\" NOT NULL,
+        key   TEXT COLLATE \"C\" NOT NULL,
+        value BYTEA NOT NULL,
+        PRIMARY KEY (ns, key)
+    )",
+];
+
+/// A fixed key for the advisory lock that serialises migrations across nodes.
+const MIGRATION_LOCK: i64 = 0x6f70_7368_656c_66; // "opshelf"
+
+/// The PostgreSQL backend.
+pub struct PostgresStorage {
+    pool: Pool,
+}
+
+fn pool_err(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Pool(e.to_string())
+}
+
+impl PostgresStorage {
+    /// Connect to `url`, check the server answers, and migrate the schema.
+    ///
+    /// # Errors
+    /// When the URL is malformed, the server cannot be reached or a migration fails.
+    pub async fn connect(url: &str, pool_size: usize) -> Result<Self, StorageError> {
+        let pg_config: tokio_postgres::Config =
+            url.parse()
+                .map_err(|e: tokio_postgres::Error| StorageError::Open {
+                    path: redact(url),
+                    reason: e.to_string(),
+                })?;
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(pool_size)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(pool_err)?;
+        let storage = Self { pool };
+        storage.migrate().await.map_err(|e| match e {
+            StorageError::Pool(reason) => StorageError::Open {
+                path: redact(url),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(storage)
+    }
+
+    async fn migrate(&self) -> Result<(), StorageError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await?;
+        tx.batch_execute(
+            "CREATE TABLE IF NOT EXISTS opshelf_schema (
+                version    INTEGER PRIMARY KEY,
+                applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+            )",
+        )
+        .await?;
+        let current: i32 = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM opshelf_schema", &[])
+            .await?
+            .get(0);
+        let current = usize::try_from(current).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            let fail = |e: tokio_postgres::Error| StorageError::Migration {
+                version: version.unsigned_abs(),
+                reason: e.to_string(),
+            };
+            tx.batch_execute(sql).await.map_err(fail)?;
+            tx.execute(
+                "INSERT INTO opshelf_schema (version) VALUES ($1)",
+                &[&version],
+            )
+            .await
+            .map_err(fail)?;
+            tracing::info!(version, backend = "postgres", "applied schema migration");
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn range(
+        &self,
+        ns: &str,
+        prefix: &str,
+        columns: &str,
+    ) -> Result<Vec<tokio_postgres::Row>, StorageError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let end = prefix_end(prefix);
+        let rows = match &end {
+            Some(end) => {
+                let sql = format!(
+                    "SELECT {columns} FROM opshelf_kv WHERE ns = $1 AND key >= $2 AND key < $3 ORDER BY key"
+                );
+                client.query(&sql, &[&ns, &prefix, end]).await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {columns} FROM opshelf_kv WHERE ns = $1 AND key >= $2 ORDER BY key"
+                );
+                client.query(&sql, &[&ns, &prefix]).await?
+            }
+        };
+        Ok(rows)
+    }
+}
+
+/// The URL without its password, for error messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            format!("{}{user}@{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn lock_namespace(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ns: &str,
+) -> Result<(), StorageError> {
+    tx.execute("SELECT pg_advisory_xact_lock(hashtext($1))", &[&ns])
+        .await?;
+    Ok(())
+}
+
+async fn get_in(
+    tx: &deadpool_postgres::Transaction<'_>,
+    ns: &str,
+    key: &str,
+) -> Result<Option<Vec<u8>>, StorageError> {
+    let row = tx
+        .query_opt(
+            "SELECT value FROM opshelf_kv WHERE ns = $1 AND key = $2",
+            &[&ns, &key],
+        )
+        .await?;
+    Ok(row.map(|r| r.get(0)))
+}
+
+const UPSERT: &str = "INSERT INTO opshelf_kv (ns, key, value) VALUES ($1, $2, $3)
+    ON CONFLICT (ns, key) DO UPDATE SET value = EXCLUDED.value";
+const DELETE: &str = "DELETE FROM opshelf_kv WHERE ns = $1 AND key = $2";
+
+#[async_trait]
+impl Storage for PostgresStorage {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        let stmt = client
+            .prepare_cached("SELECT value FROM opshelf_kv WHERE ns = $1 AND key = $2")
+            .await?;
+        Ok(client
+            .query_opt(&stmt, &[&ns, &key])
+            .await?
+            .map(|r| r.get(0)))
+    }
+
+    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        let ops = [TxnOp::Put {
+            key: key.to_owned(),
+            value: value.to_vec(),
+        }];
+        self.transaction(ns, &ops).await.map(|_| ())
+    }
+
+    async fn delete(&self, ns: &str, key: &str) -> Result<bool, StorageError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await?;
+        lock_namespace(&tx, ns).await?;
+        let n = tx.execute(DELETE, &[&ns, &key]).await?;
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+        Ok(self
+            .range(ns, prefix, "key")
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect())
+    }
+
+    async fn scan(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        Ok(self
+            .range(ns, prefix, "key, value")
+            .await?
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect())
+    }
+
+    async fn compare_and_swap(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        let ops = [
+            TxnOp::Check {
+                key: key.to_owned(),
+                expected: expected.map(<[u8]>::to_vec),
+            },
+            match new {
+                Some(v) => TxnOp::Put {
+                    key: key.to_owned(),
+                    value: v.to_vec(),
+                },
+                None => TxnOp::Delete {
+                    key: key.to_owned(),
+                },
+            },
+        ];
+        self.transaction(ns, &ops).await
+    }
+
+    async fn transaction(&self, ns: &str, ops: &[TxnOp]) -> Result<bool, StorageError> {
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await?;
+        lock_namespace(&tx, ns).await?;
+        for op in ops {
+            if let TxnOp::Check { key, expected } = op {
+                if get_in(&tx, ns, key).await? != *expected {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+            }
+        }
+        for op in ops {
+            match op {
+                TxnOp::Put { key, value } => {
+                    let params: [&(dyn ToSql + Sync); 3] = [&ns, key, value];
+                    tx.execute(UPSERT, &params).await?;
+                }
+                TxnOp::Delete { key } => {
+                    tx.execute(DELETE, &[&ns, key]).await?;
+                }
+                TxnOp::Check { .. } => {}
+            }
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        let client = self.pool.get().await.map_err(pool_err)?;
+        client.query_one("SELECT 1", &[]).await?;
+        Ok(())
+    }
+
+    async fn close(&self) -> Result<(), StorageError> {
+        self.pool.close();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redact_hides_the_password() {
+        assert_eq!(
+            super::redact("postgres://u:secret@h/db"),
+            "postgres://u@h/db"
+        );
+        assert_eq!(super::redact("postgres://h/db"), "postgres://h/db");
+    }
+}

@@ -1,0 +1,344 @@
+//! The embedded default backend: one SQLite file in WAL mode.
+//!
+//! One writer connection behind a mutex (SQLite has one writer anyway, and it makes
+//! compare-and-swap and transactions trivially serial) and a small pool of read-only
+//! connections, which WAL lets run beside the writer. Every call runs on tokio's blocking
+//! pool so a slow disk never stalls the async workers.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{Storage, StorageError, SyncMode, TxnOp, prefix_end};
+
+/// Schema migrations, applied in order at open; never edit one that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: the key/value table every capability uses.
+    "CREATE TABLE kv (
+        ns    TEXT NOT NULL,
+        key   TEXT NOT NULL,
+        value BLOB NOT NULL,
+        PRIMARY KEY (ns, key)
+    ) WITHOUT ROWID;",
+];
+
+const MAX_READERS: usize = 4;
+
+/// The SQLite backend.
+pub struct SqliteStorage {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: Option<PathBuf>,
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl SqliteStorage {
+    /// Open (creating if needed) the database file at `path` and migrate it.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or a migration fails.
+    pub fn open(path: &Path, sync: SyncMode) -> Result<Self, StorageError> {
+        let open_err = |e: rusqlite::Error| StorageError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        };
+        let mut conn = Connection::open(path).map_err(open_err)?;
+        let sync = match sync {
+            SyncMode::Full => "FULL",
+            SyncMode::Normal => "NORMAL",
+        };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = {sync}; PRAGMA busy_timeout = 5000;"
+        ))
+        .map_err(open_err)?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: Some(path.to_owned()),
+                writer: Mutex::new(Some(conn)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// A private in-memory database (for tests): reads and writes share one connection.
+    ///
+    /// # Errors
+    /// Only if SQLite itself cannot start.
+    pub fn open_in_memory() -> Result<Self, StorageError> {
+        let mut conn = Connection::open_in_memory()?;
+        migrate(&mut conn)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: None,
+                writer: Mutex::new(Some(conn)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    async fn write<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = inner
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let conn = guard.as_mut().ok_or(StorageError::Closed)?;
+            f(conn)
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StorageError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            let Some(path) = &inner.path else {
+                // In memory: the writer is the only connection that sees the data.
+                let guard = inner
+                    .writer
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                return f(guard.as_ref().ok_or(StorageError::Closed)?);
+            };
+            let pooled = inner
+                .readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => {
+                    if inner.writer.lock().map_or(true, |w| w.is_none()) {
+                        return Err(StorageError::Closed);
+                    }
+                    let c = Connection::open_with_flags(
+                        path,
+                        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                            | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    c.busy_timeout(std::time::Duration::from_secs(5))?;
+                    c
+                }
+            };
+            let out = f(&conn);
+            let mut readers = inner
+                .readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if readers.len() < MAX_READERS {
+                readers.push(conn);
+            }
+            out
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS opshelf_schema (
+            version    INTEGER PRIMARY KEY,
+            applied_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+        );",
+    )?;
+    let current: u32 = conn.query_row(
+        "SELECT COALESCE(MAX(version), 0) FROM opshelf_schema",
+        [],
+        |r| r.get(0),
+    )?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
+        let version = u32::try_from(i + 1).unwrap_or(u32::MAX);
+        let fail = |e: rusqlite::Error| StorageError::Migration {
+            version,
+            reason: e.to_string(),
+        };
+        let tx = conn.transaction().map_err(fail)?;
+        tx.execute_batch(sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO opshelf_schema (version) VALUES (?1)",
+            [version],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::info!(version, backend = "sqlite", "applied schema migration");
+    }
+    Ok(())
+}
+
+fn get_value(conn: &Connection, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+    let mut stmt = conn.prepare_cached("SELECT value FROM kv WHERE ns = ?1 AND key = ?2")?;
+    Ok(stmt.query_row(params![ns, key], |r| r.get(0)).optional()?)
+}
+
+fn put_value(conn: &Connection, ns: &str, key: &str, value: &[u8]) -> Result<(), StorageError> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO kv (ns, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT (ns, key) DO UPDATE SET value = excluded.value",
+    )?;
+    stmt.execute(params![ns, key, value])?;
+    Ok(())
+}
+
+fn delete_value(conn: &Connection, ns: &str, key: &str) -> Result<bool, StorageError> {
+    let mut stmt = conn.prepare_cached("DELETE FROM kv WHERE ns = ?1 AND key = ?2")?;
+    Ok(stmt.execute(params![ns, key])? > 0)
+}
+
+fn range<T>(
+    conn: &Connection,
+    ns: &str,
+    prefix: &str,
+    columns: &str,
+    row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Result<Vec<T>, StorageError> {
+    // BINARY collation compares UTF-8 bytes, so this range is exactly "starts with prefix".
+    let end = prefix_end(prefix);
+    let sql = format!(
+        "SELECT {columns} FROM kv WHERE ns = ?1 AND key >= ?2 {} ORDER BY key",
+        if end.is_some() { "AND key < ?3" } else { "" }
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = match &end {
+        Some(end) => stmt.query_map(params![ns, prefix, end], row)?,
+        None => stmt.query_map(params![ns, prefix], row)?,
+    };
+    Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        let (ns, key) = (ns.to_owned(), key.to_owned());
+        self.read(move |c| get_value(c, &ns, &key)).await
+    }
+
+    async fn put(&self, ns: &str, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        let (ns, key, value) = (ns.to_owned(), key.to_owned(), value.to_vec());
+        self.write(move |c| put_value(c, &ns, &key, &value)).await
+    }
+
+    async fn delete(&self, ns: &str, key: &str) -> Result<bool, StorageError> {
+        let (ns, key) = (ns.to_owned(), key.to_owned());
+        self.write(move |c| delete_value(c, &ns, &key)).await
+    }
+
+    async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
+        let (ns, prefix) = (ns.to_owned(), prefix.to_owned());
+        self.read(move |c| range(c, &ns, &prefix, "key", |r| r.get(0)))
+            .await
+    }
+
+    async fn scan(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let (ns, prefix) = (ns.to_owned(), prefix.to_owned());
+        self.read(move |c| {
+            range(c, &ns, &prefix, "key, value", |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .await
+    }
+
+    async fn compare_and_swap(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        let ops = vec![
+            TxnOp::Check {
+                key: key.to_owned(),
+                expected: expected.map(<[u8]>::to_vec),
+            },
+            match new {
+                Some(v) => TxnOp::Put {
+                    key: key.to_owned(),
+                    value: v.to_vec(),
+                },
+                None => TxnOp::Delete {
+                    key: key.to_owned(),
+                },
+            },
+        ];
+        self.transaction(ns, &ops).await
+    }
+
+    async fn transaction(&self, ns: &str, ops: &[TxnOp]) -> Result<bool, StorageError> {
+        let (ns, ops) = (ns.to_owned(), ops.to_vec());
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            for op in &ops {
+                if let TxnOp::Check { key, expected } = op {
+                    if get_value(&tx, &ns, key)? != *expected {
+                        return Ok(false); // dropping `tx` rolls back
+                    }
+                }
+            }
+            for op in &ops {
+                match op {
+                    TxnOp::Put { key, value } => put_value(&tx, &ns, key, value)?,
+                    TxnOp::Delete { key } => {
+                        delete_value(&tx, &ns, key)?;
+                    }
+                    TxnOp::Check { .. } => {}
+                }
+            }
+            tx.commit()?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.read(|c| {
+            Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())?)
+        })
+        .await
+    }
+
+    async fn close(&self) -> Result<(), StorageError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || {
+            inner
+                .readers
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
+            let conn = inner
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(conn) = conn {
+                if inner.path.is_some() {
+                    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+                }
+                conn.close().map_err(|(_, e)| e)?;
+            }
+            Ok(())
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+}

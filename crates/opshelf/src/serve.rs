@@ -1,0 +1,177 @@
+//! `opshelf serve`: bind every listener, open storage, start the capabilities, serve until
+//! SIGTERM/SIGINT, then drain and flush.
+//!
+//! Order matters: every socket is bound before anything else happens, so a taken port is a
+//! clean error with nothing started; `/readyz` turns 200 only after every capability's
+//! `start` has returned and storage answers.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use opshelf_core::admin::Readiness;
+use opshelf_core::http::{Limits, serve, with_layers};
+use opshelf_core::{Context, Metrics, Shutdown};
+use tokio::net::TcpListener;
+
+use crate::config::Loaded;
+use crate::listeners;
+
+/// `opshelf serve` flags.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Development mode, like `vault server -dev`: secrets initialised and unsealed in
+    /// memory of this run, root token from VAULT_DEV_ROOT_TOKEN_ID.
+    #[arg(long)]
+    pub dev: bool,
+}
+
+pub async fn run(loaded: Loaded, args: Args) -> anyhow::Result<ExitCode> {
+    let started = Instant::now();
+    #[allow(unused_mut)]
+    let mut config = loaded.config.clone();
+    apply_dev_mode(&mut config, &args);
+
+    // 1. Bind every socket first.
+    let admin = bind(config.admin.listen, "admin.listen", &loaded).await?;
+    let mut planned = Vec::new();
+    for l in listeners::table(&config) {
+        let socket = bind(l.addr, l.key, &loaded).await?;
+        planned.push((l, socket));
+    }
+
+    // 2. Storage.
+    let storage = opshelf_core::storage::open(&config.storage, &config.data_dir)
+        .await
+        .with_context(|| format!("opening storage (data_dir {})", config.data_dir.display()))?;
+    tracing::info!(backend = storage.backend(), "storage open");
+    let ctx = Context {
+        storage,
+        data_dir: config.data_dir.clone(),
+        metrics: Metrics::new(),
+        shutdown: Shutdown::new(),
+    };
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let readiness = Readiness::default();
+    for (l, _) in &planned {
+        readiness.expect(l.name);
+    }
+
+    // 3. The admin listener first, so /readyz can be polled during start-up.
+    let mut tasks = tokio::task::JoinSet::new();
+    let admin_limits = Limits {
+        max_body_bytes: Some(64 * 1024),
+        ..Limits::default()
+    };
+    let admin_router = with_layers(
+        opshelf_core::admin::router(ctx.clone(), readiness.clone()),
+        "admin",
+        admin_limits,
+        &ctx.metrics,
+    );
+    announce("admin", &admin);
+    tasks.spawn(serve_named(
+        "admin",
+        admin,
+        admin_router,
+        ctx.shutdown.clone(),
+        grace,
+    ));
+
+    // 4. Capabilities.
+    for (l, socket) in planned {
+        let router = (l.start)(ctx.clone())
+            .await
+            .with_context(|| format!("starting {}", l.name))?;
+        let router = with_layers(router, l.name, l.limits, &ctx.metrics);
+        announce(l.name, &socket);
+        tasks.spawn(serve_named(
+            l.name,
+            socket,
+            router,
+            ctx.shutdown.clone(),
+            grace,
+        ));
+        readiness.set(l.name, true);
+    }
+    tracing::info!(
+        startup_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "ready"
+    );
+
+    // 5. Wait for a signal (or a listener dying), then drain.
+    let mut failed = false;
+    tokio::select! {
+        sig = stop_signal() => tracing::info!(signal = sig, "stopping: no new connections, finishing requests in flight"),
+        Some(res) = tasks.join_next() => {
+            failed = true;
+            tracing::error!(?res, "a listener stopped unexpectedly; shutting down");
+        }
+    }
+    ctx.shutdown.trigger();
+    while let Some(res) = tasks.join_next().await {
+        if let Ok(Err(e)) = res {
+            failed = true;
+            tracing::error!(error = %e, "listener ended with an error");
+        }
+    }
+    ctx.storage.close().await.context("flushing storage")?;
+    tracing::info!("stopped");
+    Ok(if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+#[allow(unused_variables)]
+fn apply_dev_mode(config: &mut crate::config::Config, args: &Args) {
+    // Wired to the secrets capability's dev settings when it is compiled in.
+}
+
+async fn bind(
+    addr: std::net::SocketAddr,
+    key: &str,
+    loaded: &Loaded,
+) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        anyhow::anyhow!(
+            "cannot listen on {addr} ({key}, from {}): {e}",
+            loaded.origin(key)
+        )
+    })
+}
+
+fn announce(name: &str, socket: &TcpListener) {
+    match socket.local_addr() {
+        Ok(addr) => tracing::info!(listener = name, addr = %addr, "listening"),
+        Err(e) => tracing::warn!(listener = name, error = %e, "listening (address unknown)"),
+    }
+}
+
+async fn serve_named(
+    name: &'static str,
+    socket: TcpListener,
+    router: axum::Router,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> std::io::Result<()> {
+    let r = serve(socket, router, shutdown, grace).await;
+    tracing::debug!(listener = name, "listener closed");
+    r
+}
+
+async fn stop_signal() -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = int.recv() => "SIGINT",
+    }
+}

@@ -1,0 +1,14 @@
+//! One end-to-end test binary for the whole server (ripgrep's `tests/tests.rs` pattern):
+//! a module per capability, all driving the real `opshelf` binary over HTTP.
+
+mod foundation;
+mod support;
+
+#[cfg(feature = "flags")]
+mod flags;
+#[cfg(feature = "scan")]
+mod scan;
+#[cfg(feature = "secrets")]
+mod secrets;
+#[cfg(feature = "waf")]
+mod waf;

@@ -1,0 +1,1 @@
+//! End-to-end tests of the secrets capability (owned by the secrets engineer).
