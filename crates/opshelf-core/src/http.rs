@@ -1,7 +1,7 @@
 //! What every listener gets: the same tower layers, and a server loop with graceful shutdown.
 //!
-//! Layer order, outermost first: panic → 500; request id (set, and echoed back); trace span
-//! and access log; metrics; timeout; body limit. Handlers therefore never see a body
+//! Layer order, outermost first: request id (set, and echoed back); trace span and access
+//! log; metrics; timeout; panic → 500; body limit. Handlers therefore never see a body
 //! over the listener's limit, never run past its timeout, and a panic in one of them is a
 //! 500 for that request, not a dead connection.
 
@@ -83,6 +83,12 @@ pub fn with_layers(router: Router, listener: &str, limits: Limits, metrics: &Met
         None => router.layer(DefaultBodyLimit::disable()),
     };
     router
+        .layer(CatchPanicLayer::custom(
+            |_panic: Box<dyn std::any::Any + Send>| {
+                tracing::error!("handler panicked; answered 500");
+                envelope(ErrorCode::Internal, "internal error")
+            },
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             limits.request_timeout,
@@ -94,12 +100,6 @@ pub fn with_layers(router: Router, listener: &str, limits: Limits, metrics: &Met
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-        .layer(CatchPanicLayer::custom(
-            |_panic: Box<dyn std::any::Any + Send>| {
-                tracing::error!("handler panicked; answered 500");
-                envelope(ErrorCode::Internal, "internal error")
-            },
-        ))
 }
 
 async fn record(
@@ -171,7 +171,7 @@ mod tests {
                 "/echo",
                 post(|b: axum::body::Bytes| async move { b.len().to_string() }),
             )
-            .route("/panic", get(|| async { panic!("boom") }))
+            .route("/panic", get(panics))
             .route(
                 "/slow",
                 get(|| async {
@@ -184,6 +184,11 @@ mod tests {
             request_timeout: Duration::from_millis(200),
         };
         with_layers(r, "test", limits, metrics)
+    }
+
+    async fn panics() -> &'static str {
+        let v: Vec<&str> = Vec::new();
+        v[0] // index out of bounds: a panic inside a handler
     }
 
     async fn call(app: Router, req: Request) -> Response {

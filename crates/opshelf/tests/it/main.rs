@@ -1,6 +1,7 @@
 //! One end-to-end test binary for the whole server (ripgrep's `tests/tests.rs` pattern):
 //! a module per capability, all driving the real `opshelf` binary over HTTP.
 
+mod architecture;
 mod foundation;
 mod support;
 

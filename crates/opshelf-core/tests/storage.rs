@@ -1,0 +1,252 @@
+//! The storage conformance suite, run against every backend (quickwit's
+//! `metastore_test_suite!` pattern). PostgreSQL is the machine's server at 127.0.0.1:5432
+//! (database `test`, trust auth), or `OPSHELF_TEST_POSTGRES_URL`. When it is unreachable
+//! the PostgreSQL tests FAIL loudly, unless `OPSHELF_SKIP_POSTGRES=1` says to skip them.
+
+use std::sync::Arc;
+
+use opshelf_core::storage::postgres::PostgresStorage;
+use opshelf_core::storage::sqlite::SqliteStorage;
+use opshelf_core::storage::{DynStorage, SyncMode, TxnOp};
+
+fn pg_url() -> String {
+    std::env::var("OPSHELF_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// A unique namespace per test, so tests share one database safely.
+fn ns(name: &str) -> String {
+    format!("t-{name}-{}", opshelf_core::token::new_salt())
+}
+
+async fn sqlite() -> (DynStorage, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SqliteStorage::open(&dir.path().join("s.sqlite3"), SyncMode::Full).unwrap();
+    (Arc::new(s), dir)
+}
+
+async fn postgres() -> Option<(DynStorage, ())> {
+    if std::env::var("OPSHELF_SKIP_POSTGRES").as_deref() == Ok("1") {
+        eprintln!("SKIPPING PostgreSQL storage tests (OPSHELF_SKIP_POSTGRES=1)");
+        return None;
+    }
+    match PostgresStorage::connect(&pg_url(), 4).await {
+        Ok(s) => Some((Arc::new(s), ())),
+        Err(e) => panic!(
+            "PostgreSQL at {} is unreachable ({e}); start it or set OPSHELF_SKIP_POSTGRES=1",
+            pg_url()
+        ),
+    }
+}
+
+macro_rules! storage_suite {
+    ($($test:ident),* $(,)?) => {
+        mod on_sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    let (s, _dir) = super::sqlite().await;
+                    super::$test(s).await;
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    if let Some((s, ())) = super::postgres().await {
+                        super::$test(s).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+storage_suite!(
+    get_put_delete,
+    namespaces_are_separate,
+    list_and_scan_by_prefix_in_byte_order,
+    compare_and_swap_semantics,
+    transaction_is_all_or_nothing,
+    concurrent_cas_increments_lose_nothing,
+    binary_and_unicode_values_round_trip,
+);
+
+async fn get_put_delete(s: DynStorage) {
+    let n = ns("gpd");
+    assert_eq!(s.get(&n, "a").await.unwrap(), None);
+    s.put(&n, "a", b"1").await.unwrap();
+    assert_eq!(s.get(&n, "a").await.unwrap().as_deref(), Some(&b"1"[..]));
+    s.put(&n, "a", b"2").await.unwrap();
+    assert_eq!(s.get(&n, "a").await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert!(s.delete(&n, "a").await.unwrap());
+    assert!(!s.delete(&n, "a").await.unwrap());
+    assert_eq!(s.get(&n, "a").await.unwrap(), None);
+    s.ping().await.unwrap();
+}
+
+async fn namespaces_are_separate(s: DynStorage) {
+    let (a, b) = (ns("a"), ns("b"));
+    s.put(&a, "k", b"in a").await.unwrap();
+    assert_eq!(s.get(&b, "k").await.unwrap(), None);
+    assert!(s.list(&b, "").await.unwrap().is_empty());
+    assert!(!s.delete(&b, "k").await.unwrap());
+    assert_eq!(s.get(&a, "k").await.unwrap().as_deref(), Some(&b"in a"[..]));
+}
+
+async fn list_and_scan_by_prefix_in_byte_order(s: DynStorage) {
+    let n = ns("list");
+    let keys = [
+        "x/b", "x/a", "x/a/deep", "x0", "x", "y/1", "x/\u{e9}", "x/Z", "x/%",
+    ];
+    for k in keys {
+        s.put(&n, k, k.as_bytes()).await.unwrap();
+    }
+    let listed = s.list(&n, "x/").await.unwrap();
+    assert_eq!(
+        listed,
+        vec!["x/%", "x/Z", "x/a", "x/a/deep", "x/b", "x/\u{e9}"]
+    );
+    let mut all: Vec<&str> = keys.to_vec();
+    all.sort_unstable();
+    assert_eq!(s.list(&n, "").await.unwrap(), all);
+    let scanned = s.scan(&n, "x/a").await.unwrap();
+    assert_eq!(
+        scanned,
+        vec![
+            ("x/a".to_owned(), b"x/a".to_vec()),
+            ("x/a/deep".to_owned(), b"x/a/deep".to_vec())
+        ]
+    );
+    // LIKE-style wildcards in a prefix are literal.
+    assert_eq!(s.list(&n, "x/%").await.unwrap(), vec!["x/%"]);
+    assert!(s.list(&n, "nothing").await.unwrap().is_empty());
+}
+
+async fn compare_and_swap_semantics(s: DynStorage) {
+    let n = ns("cas");
+    // Create only if absent.
+    assert!(s.compare_and_swap(&n, "k", None, Some(b"1")).await.unwrap());
+    assert!(!s.compare_and_swap(&n, "k", None, Some(b"x")).await.unwrap());
+    // Replace only if it holds the expected value.
+    assert!(
+        !s.compare_and_swap(&n, "k", Some(b"0"), Some(b"2"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.compare_and_swap(&n, "k", Some(b"1"), Some(b"2"))
+            .await
+            .unwrap()
+    );
+    assert_eq!(s.get(&n, "k").await.unwrap().as_deref(), Some(&b"2"[..]));
+    // Delete only if it holds the expected value.
+    assert!(!s.compare_and_swap(&n, "k", Some(b"1"), None).await.unwrap());
+    assert!(s.compare_and_swap(&n, "k", Some(b"2"), None).await.unwrap());
+    assert_eq!(s.get(&n, "k").await.unwrap(), None);
+}
+
+async fn transaction_is_all_or_nothing(s: DynStorage) {
+    let n = ns("txn");
+    s.put(&n, "keep", b"v").await.unwrap();
+    let ops = vec![
+        TxnOp::Put {
+            key: "a".into(),
+            value: b"1".to_vec(),
+        },
+        TxnOp::Delete { key: "keep".into() },
+        TxnOp::Check {
+            key: "keep".into(),
+            expected: Some(b"wrong".to_vec()),
+        },
+    ];
+    assert!(!s.transaction(&n, &ops).await.unwrap());
+    assert_eq!(
+        s.get(&n, "a").await.unwrap(),
+        None,
+        "nothing of a failed transaction is written"
+    );
+    assert_eq!(s.get(&n, "keep").await.unwrap().as_deref(), Some(&b"v"[..]));
+
+    let ops = vec![
+        TxnOp::Check {
+            key: "keep".into(),
+            expected: Some(b"v".to_vec()),
+        },
+        TxnOp::Check {
+            key: "absent".into(),
+            expected: None,
+        },
+        TxnOp::Put {
+            key: "a".into(),
+            value: b"1".to_vec(),
+        },
+        TxnOp::Put {
+            key: "b".into(),
+            value: b"2".to_vec(),
+        },
+        TxnOp::Delete { key: "keep".into() },
+    ];
+    assert!(s.transaction(&n, &ops).await.unwrap());
+    assert_eq!(s.list(&n, "").await.unwrap(), vec!["a", "b"]);
+}
+
+async fn concurrent_cas_increments_lose_nothing(s: DynStorage) {
+    let n = Arc::new(ns("race"));
+    s.put(&n, "counter", b"0").await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (s, n) = (Arc::clone(&s), Arc::clone(&n));
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..10 {
+                loop {
+                    let cur = s.get(&n, "counter").await.unwrap().unwrap();
+                    let v: u32 = std::str::from_utf8(&cur).unwrap().parse().unwrap();
+                    let next = (v + 1).to_string();
+                    if s.compare_and_swap(&n, "counter", Some(&cur), Some(next.as_bytes()))
+                        .await
+                        .unwrap()
+                    {
+                        break;
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(
+        s.get(&n, "counter").await.unwrap().as_deref(),
+        Some(&b"40"[..])
+    );
+}
+
+async fn binary_and_unicode_values_round_trip(s: DynStorage) {
+    let n = ns("bin");
+    let value: Vec<u8> = (0..=255u8).chain([0, 0, 255]).collect();
+    s.put(&n, "π/ключ/🔑", &value).await.unwrap();
+    assert_eq!(s.get(&n, "π/ключ/🔑").await.unwrap(), Some(value));
+    s.put(&n, "empty", b"").await.unwrap();
+    assert_eq!(s.get(&n, "empty").await.unwrap(), Some(Vec::new()));
+}
+
+#[tokio::test]
+async fn sqlite_survives_reopen_and_close_is_final() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.sqlite3");
+    {
+        let s = SqliteStorage::open(&path, SyncMode::Full).unwrap();
+        use opshelf_core::Storage;
+        s.put("n", "k", b"v").await.unwrap();
+        s.close().await.unwrap();
+        assert!(matches!(
+            s.get("n", "k").await,
+            Err(opshelf_core::StorageError::Closed)
+        ));
+    }
+    let s = SqliteStorage::open(&path, SyncMode::Full).unwrap();
+    use opshelf_core::Storage;
+    assert_eq!(s.get("n", "k").await.unwrap().as_deref(), Some(&b"v"[..]));
+}
