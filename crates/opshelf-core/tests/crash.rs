@@ -10,7 +10,6 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use opshelf_core::Storage;
 use opshelf_core::storage::postgres::PostgresStorage;
 use opshelf_core::storage::sqlite::SqliteStorage;
 use opshelf_core::storage::{DynStorage, SyncMode};

@@ -24,7 +24,7 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// A fixed key for the advisory lock that serialises migrations across nodes.
-const MIGRATION_LOCK: i64 = 0x6f70_7368_656c_66; // "opshelf"
+const MIGRATION_LOCK: i64 = 0x006f_7073_6865_6c66; // "opshelf" in ASCII
 
 /// The PostgreSQL backend.
 pub struct PostgresStorage {

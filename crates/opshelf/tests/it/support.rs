@@ -175,8 +175,7 @@ impl Server {
     /// Stop with SIGKILL and hand back the data dir, for a restart on the same state.
     pub fn kill9(mut self) -> tempfile::TempDir {
         self.signal_and_wait("KILL");
-        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"));
-        dir
+        std::mem::replace(&mut self.dir, tempfile::tempdir().expect("tempdir"))
     }
 
     /// Stop with SIGTERM (graceful) and hand back the data dir.
