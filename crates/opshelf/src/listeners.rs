@@ -79,8 +79,9 @@ pub fn table(config: &Config) -> Vec<Listener> {
         });
     }
 
+    // The proxy needs somewhere to send traffic: it starts only once an upstream is set.
     #[cfg(feature = "waf")]
-    if config.waf.enabled {
+    if config.waf.enabled && config.waf.upstream.is_some() {
         let c = config.waf.clone();
         t.push(Listener {
             name: "waf",

@@ -31,6 +31,7 @@ pub async fn run(loaded: Loaded, args: Args) -> anyhow::Result<ExitCode> {
     #[allow(unused_mut)]
     let mut config = loaded.config.clone();
     apply_dev_mode(&mut config, &args);
+    apply_upstream_env(&mut config);
 
     // 1. Bind every socket first.
     let admin = bind(config.admin.listen, "admin.listen", &loaded).await?;
@@ -124,9 +125,38 @@ pub async fn run(loaded: Loaded, args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// `--dev` and Vault's `VAULT_DEV_ROOT_TOKEN_ID`, mapped onto the secrets settings.
 #[allow(unused_variables)]
 fn apply_dev_mode(config: &mut crate::config::Config, args: &Args) {
-    // Wired to the secrets capability's dev settings when it is compiled in.
+    #[cfg(feature = "secrets")]
+    {
+        if args.dev {
+            config.secrets.dev = true;
+        }
+        if config.secrets.dev && config.secrets.dev_root_token.is_none() {
+            config.secrets.dev_root_token =
+                std::env::var("VAULT_DEV_ROOT_TOKEN_ID").ok().filter(|t| !t.is_empty());
+        }
+    }
+}
+
+/// Environment variables of the replaced tools that their users already set, mapped onto
+/// our settings (they add to the config file's lists): unleash-server's `INIT_*_API_TOKENS`.
+#[allow(unused_variables)]
+fn apply_upstream_env(config: &mut crate::config::Config) {
+    #[cfg(feature = "flags")]
+    {
+        let list = |var: &str| -> Vec<String> {
+            std::env::var(var)
+                .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
+                .unwrap_or_default()
+        };
+        let f = &mut config.flags;
+        f.init_admin_api_tokens.extend(list("INIT_ADMIN_API_TOKENS"));
+        f.init_backend_api_tokens.extend(list("INIT_BACKEND_API_TOKENS"));
+        f.init_backend_api_tokens.extend(list("INIT_CLIENT_API_TOKENS"));
+        f.init_frontend_api_tokens.extend(list("INIT_FRONTEND_API_TOKENS"));
+    }
 }
 
 async fn bind(
