@@ -76,14 +76,20 @@ impl Default for Config {
 pub fn parse_token(token: &str) -> Option<(String, String)> {
     let (scope, secret) = token.split_once('.')?;
     let (project, env) = scope.split_once(':')?;
-    if project.is_empty() || env.is_empty() || secret.is_empty() || token.chars().any(char::is_whitespace) {
+    if project.is_empty()
+        || env.is_empty()
+        || secret.is_empty()
+        || token.chars().any(char::is_whitespace)
+    {
         return None;
     }
     Some((project.to_owned(), env.to_owned()))
 }
 
 fn parse_proxy(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>().ok().or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
+    s.parse::<ipnet::IpNet>()
+        .ok()
+        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
 }
 
 impl Config {
@@ -94,13 +100,24 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         for (key, list, admin) in [
             ("init_admin_api_tokens", &self.init_admin_api_tokens, true),
-            ("init_backend_api_tokens", &self.init_backend_api_tokens, false),
-            ("init_frontend_api_tokens", &self.init_frontend_api_tokens, false),
+            (
+                "init_backend_api_tokens",
+                &self.init_backend_api_tokens,
+                false,
+            ),
+            (
+                "init_frontend_api_tokens",
+                &self.init_frontend_api_tokens,
+                false,
+            ),
         ] {
             for (i, t) in list.iter().enumerate() {
                 match parse_token(t) {
                     Some((p, e)) if admin && (p != "*" || e != "*") => {
-                        return Err(ConfigError::new(format!("{key}[{i}]"), "an admin token of the form *:*.<secret>"));
+                        return Err(ConfigError::new(
+                            format!("{key}[{i}]"),
+                            "an admin token of the form *:*.<secret>",
+                        ));
                     }
                     Some((_, e)) if !admin && e == "*" => {
                         return Err(ConfigError::new(
@@ -120,16 +137,25 @@ impl Config {
         }
         for (i, o) in self.cors_origins.iter().enumerate() {
             if o != "*" && !(o.starts_with("http://") || o.starts_with("https://")) {
-                return Err(ConfigError::new(format!("cors_origins[{i}]"), "\"*\" or an origin like https://app.example.com"));
+                return Err(ConfigError::new(
+                    format!("cors_origins[{i}]"),
+                    "\"*\" or an origin like https://app.example.com",
+                ));
             }
         }
         for (i, p) in self.trusted_proxies.iter().enumerate() {
             if parse_proxy(p).is_none() {
-                return Err(ConfigError::new(format!("trusted_proxies[{i}]"), "an IP address or CIDR like 10.0.0.0/8"));
+                return Err(ConfigError::new(
+                    format!("trusted_proxies[{i}]"),
+                    "an IP address or CIDR like 10.0.0.0/8",
+                ));
             }
         }
         if self.metrics_flush_secs == 0 {
-            return Err(ConfigError::new("metrics_flush_secs", "a number of seconds of at least 1"));
+            return Err(ConfigError::new(
+                "metrics_flush_secs",
+                "a number of seconds of at least 1",
+            ));
         }
         Ok(())
     }
@@ -168,8 +194,16 @@ async fn seed_tokens(store: &Store, config: &Config) -> Result<(), Error> {
         (&config.init_frontend_api_tokens, TokenType::Frontend),
     ] {
         for t in list {
-            let (project, env) = parse_token(t).ok_or_else(|| Error::BadRequest("malformed init token".into()))?;
-            wanted.push(token_record(store, t, ty, &project, &env, &format!("init-{}", ty.as_str())));
+            let (project, env) =
+                parse_token(t).ok_or_else(|| Error::BadRequest("malformed init token".into()))?;
+            wanted.push(token_record(
+                store,
+                t,
+                ty,
+                &project,
+                &env,
+                &format!("init-{}", ty.as_str()),
+            ));
         }
     }
     if wanted.is_empty() {
@@ -183,7 +217,8 @@ async fn seed_tokens(store: &Store, config: &Config) -> Result<(), Error> {
                 if s.tokens.contains_key(&t.hash) {
                     continue;
                 }
-                if t.token_type != TokenType::Admin && !s.environments.contains_key(&t.environment) {
+                if t.token_type != TokenType::Admin && !s.environments.contains_key(&t.environment)
+                {
                     s.environments.insert(
                         t.environment.clone(),
                         state::Environment {
@@ -204,16 +239,30 @@ async fn seed_tokens(store: &Store, config: &Config) -> Result<(), Error> {
 }
 
 /// A token record for `secret` (hash only).
-pub(crate) fn token_record(store: &Store, secret: &str, ty: TokenType, project: &str, env: &str, name: &str) -> Token {
+pub(crate) fn token_record(
+    store: &Store,
+    secret: &str,
+    ty: TokenType,
+    project: &str,
+    env: &str,
+    name: &str,
+) -> Token {
     let display_len = secret.find('.').map_or(0, |i| i + 1) + 6;
     Token {
         hash: store.hash_token(secret),
         token_name: name.to_owned(),
         token_type: ty,
-        projects: if project == "[]" { Vec::new() } else { vec![project.to_owned()] },
+        projects: if project == "[]" {
+            Vec::new()
+        } else {
+            vec![project.to_owned()]
+        },
         environment: env.to_owned(),
         created_at: now(),
-        display: format!("{}...", secret.chars().take(display_len).collect::<String>()),
+        display: format!(
+            "{}...",
+            secret.chars().take(display_len).collect::<String>()
+        ),
     }
 }
 
@@ -237,7 +286,9 @@ pub(crate) fn token_view(t: &Token) -> serde_json::Value {
 /// # Errors
 /// Invalid config, storage failures.
 pub async fn start(config: &Config, ctx: &opshelf_core::Context) -> Result<axum::Router, Error> {
-    config.validate().map_err(|e| Error::BadRequest(e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| Error::BadRequest(e.to_string()))?;
     let evals: Family<EvalLabels, Counter> = Family::default();
     ctx.metrics.register(
         "opshelf_flags_evaluations",
@@ -249,7 +300,11 @@ pub async fn start(config: &Config, ctx: &opshelf_core::Context) -> Result<axum:
     let inner = Arc::new(api::Inner {
         store,
         usage: usage::Usage::default(),
-        trusted_proxies: config.trusted_proxies.iter().filter_map(|p| parse_proxy(p)).collect(),
+        trusted_proxies: config
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| parse_proxy(p))
+            .collect(),
     });
     spawn_background(Arc::clone(&inner), config, ctx.shutdown.clone());
     Ok(api::router(inner, config))
@@ -257,7 +312,8 @@ pub async fn start(config: &Config, ctx: &opshelf_core::Context) -> Result<axum:
 
 fn spawn_background(app: api::App, config: &Config, shutdown: opshelf_core::Shutdown) {
     let flush_every = Duration::from_secs(config.metrics_flush_secs.max(1));
-    let sync_every = (config.sync_interval_secs > 0).then(|| Duration::from_secs(config.sync_interval_secs));
+    let sync_every =
+        (config.sync_interval_secs > 0).then(|| Duration::from_secs(config.sync_interval_secs));
     tokio::spawn(async move {
         let mut flush = tokio::time::interval(flush_every);
         let mut sync = tokio::time::interval(sync_every.unwrap_or(Duration::from_secs(3600)));
@@ -292,7 +348,9 @@ pub(crate) mod testutil {
 
     /// A path under `../shared/unleash-spec` (beside the repository).
     pub fn shared(rel: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/unleash-spec").join(rel)
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/unleash-spec")
+            .join(rel)
     }
 }
 
@@ -313,7 +371,10 @@ mod tests {
 
     #[test]
     fn validate_rejects_malformed_tokens_and_proxies() {
-        let mut c = Config { init_admin_api_tokens: vec!["*:development.x".into()], ..Config::default() };
+        let mut c = Config {
+            init_admin_api_tokens: vec!["*:development.x".into()],
+            ..Config::default()
+        };
         assert_eq!(c.validate().unwrap_err().key, "init_admin_api_tokens[0]");
         c.init_admin_api_tokens = vec!["*:*.secret".into()];
         c.init_frontend_api_tokens = vec!["nope".into()];
@@ -328,8 +389,14 @@ mod tests {
 
     #[test]
     fn token_strings_split() {
-        assert_eq!(parse_token("*:development.abc"), Some(("*".into(), "development".into())));
-        assert_eq!(parse_token("default:production.x.y"), Some(("default".into(), "production".into())));
+        assert_eq!(
+            parse_token("*:development.abc"),
+            Some(("*".into(), "development".into()))
+        );
+        assert_eq!(
+            parse_token("default:production.x.y"),
+            Some(("default".into(), "production".into()))
+        );
         assert_eq!(parse_token("abc"), None);
         assert_eq!(parse_token(":dev.x"), None);
     }

@@ -69,7 +69,10 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
     let explicit = cli.config.is_some();
-    let path = cli.config.clone().unwrap_or_else(|| PathBuf::from("opshelf.toml"));
+    let path = cli
+        .config
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("opshelf.toml"));
     let mut loaded = match config::load(&path, explicit, std::env::vars()) {
         Ok(l) => l,
         Err(e) => {
@@ -85,7 +88,13 @@ fn main() -> ExitCode {
 
     let result = match cli.command {
         Command::Config(ConfigCommand::Check) => {
-            println!("{}: ok", loaded.file.as_ref().map_or("defaults".into(), |f| f.display().to_string()));
+            println!(
+                "{}: ok",
+                loaded
+                    .file
+                    .as_ref()
+                    .map_or("defaults".into(), |f| f.display().to_string())
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Example) => unreachable!("handled before loading"),
@@ -95,7 +104,10 @@ fn main() -> ExitCode {
         #[cfg(feature = "waf")]
         Command::Waf(cmd) => run_cli(loaded, |ctx| async move { cli::waf::run(cmd, &ctx).await }),
         #[cfg(feature = "flags")]
-        Command::Flags(cmd) => run_cli(loaded, |ctx| async move { cli::flags::run(cmd, &ctx).await }),
+        Command::Flags(cmd) => run_cli(
+            loaded,
+            |ctx| async move { cli::flags::run(cmd, &ctx).await },
+        ),
     };
     match result {
         Ok(code) => code,
@@ -115,12 +127,17 @@ where
     Fut: std::future::Future<Output = anyhow::Result<ExitCode>>,
 {
     let data_dir = loaded.config.data_dir.clone();
-    let ctx = cli::CliContext { config: loaded.config, data_dir };
+    let ctx = cli::CliContext {
+        config: loaded.config,
+        data_dir,
+    };
     runtime()?.block_on(f(ctx))
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn init_logging(level: &str, format: LogFormat) {
@@ -130,7 +147,9 @@ fn init_logging(level: &str, format: LogFormat) {
         .and_then(|f| EnvFilter::try_new(f).ok())
         .or_else(|| EnvFilter::try_new(level).ok())
         .unwrap_or_else(|| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).init(),
         LogFormat::Human => builder.init(),

@@ -134,8 +134,9 @@ fn apply_dev_mode(config: &mut crate::config::Config, args: &Args) {
             config.secrets.dev = true;
         }
         if config.secrets.dev && config.secrets.dev_root_token.is_none() {
-            config.secrets.dev_root_token =
-                std::env::var("VAULT_DEV_ROOT_TOKEN_ID").ok().filter(|t| !t.is_empty());
+            config.secrets.dev_root_token = std::env::var("VAULT_DEV_ROOT_TOKEN_ID")
+                .ok()
+                .filter(|t| !t.is_empty());
         }
     }
 }
@@ -148,14 +149,24 @@ fn apply_upstream_env(config: &mut crate::config::Config) {
     {
         let list = |var: &str| -> Vec<String> {
             std::env::var(var)
-                .map(|v| v.split(',').map(str::trim).filter(|t| !t.is_empty()).map(String::from).collect())
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
                 .unwrap_or_default()
         };
         let f = &mut config.flags;
-        f.init_admin_api_tokens.extend(list("INIT_ADMIN_API_TOKENS"));
-        f.init_backend_api_tokens.extend(list("INIT_BACKEND_API_TOKENS"));
-        f.init_backend_api_tokens.extend(list("INIT_CLIENT_API_TOKENS"));
-        f.init_frontend_api_tokens.extend(list("INIT_FRONTEND_API_TOKENS"));
+        f.init_admin_api_tokens
+            .extend(list("INIT_ADMIN_API_TOKENS"));
+        f.init_backend_api_tokens
+            .extend(list("INIT_BACKEND_API_TOKENS"));
+        f.init_backend_api_tokens
+            .extend(list("INIT_CLIENT_API_TOKENS"));
+        f.init_frontend_api_tokens
+            .extend(list("INIT_FRONTEND_API_TOKENS"));
     }
 }
 

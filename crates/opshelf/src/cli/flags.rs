@@ -41,16 +41,22 @@ pub enum Command {
 /// Unreadable files, invalid bodies, storage failures.
 pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Import { file, project, environment } => {
+        Command::Import {
+            file,
+            project,
+            environment,
+        } => {
             let raw = if file.as_os_str() == "-" {
                 let mut buf = Vec::new();
-                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("reading standard input")?;
+                std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)
+                    .context("reading standard input")?;
                 buf
             } else {
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?
             };
             let storage = ctx.open_storage().await?;
-            let report = opshelf_flags::import(storage.clone(), &raw, &project, &environment).await?;
+            let report =
+                opshelf_flags::import(storage.clone(), &raw, &project, &environment).await?;
             for w in &report.warnings {
                 eprintln!("warning: {w}");
             }
@@ -61,12 +67,18 @@ pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCo
             storage.close().await?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Export { environment, project, output } => {
+        Command::Export {
+            environment,
+            project,
+            output,
+        } => {
             let storage = ctx.open_storage().await?;
-            let body = opshelf_flags::export(storage.clone(), &environment, project.as_deref()).await?;
+            let body =
+                opshelf_flags::export(storage.clone(), &environment, project.as_deref()).await?;
             storage.close().await?;
             match output {
-                Some(path) => std::fs::write(&path, &body).with_context(|| format!("writing {}", path.display()))?,
+                Some(path) => std::fs::write(&path, &body)
+                    .with_context(|| format!("writing {}", path.display()))?,
                 None => {
                     use std::io::Write as _;
                     let mut out = std::io::stdout().lock();

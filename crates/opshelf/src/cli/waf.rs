@@ -31,13 +31,27 @@ pub enum Command {
 #[allow(clippy::unused_async)]
 pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCode> {
     match cmd {
-        Command::Ftw { rules, exclusions, only, tests } => {
+        Command::Ftw {
+            rules,
+            exclusions,
+            only,
+            tests,
+        } => {
             let Some(rules) = rules.or_else(|| ctx.config.waf.rules_dir.clone()) else {
                 anyhow::bail!("no rules directory: pass --rules or set waf.rules_dir");
             };
-            let opts = opshelf_waf::ftw::Options { rules_dir: rules, exclusions, only, tests };
+            let opts = opshelf_waf::ftw::Options {
+                rules_dir: rules,
+                exclusions,
+                only,
+                tests,
+            };
             let summary = opshelf_waf::ftw::run(&opts, &mut std::io::stdout())?;
-            Ok(if summary.failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if summary.failed == 0 {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }

@@ -1,0 +1,273 @@
+//! File audit devices: one JSON line per request and per response, in Vault's shape, with
+//! every string value inside `data` (and the token / accessor) replaced by
+//! `hmac-sha256:<hex>` under a per-device salt. If every enabled device fails to write,
+//! the request is refused.
+//!
+//! The HMAC-ing of an entry is pure ([`hash_strings`]); devices own an append-only file.
+
+use std::fs::File;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use sha2::Sha256;
+
+use crate::error::{Error, Result};
+use crate::vault::guard;
+
+/// An enabled device as stored in the barrier (`core/audit`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// with trailing slash: `file/`
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub description: String,
+    pub file_path: String,
+    pub salt: String,
+    pub local: bool,
+}
+
+impl DeviceConfig {
+    /// The entry as `sys/audit` lists it.
+    #[must_use]
+    pub fn to_json(&self) -> Value {
+        json!({
+            "type": self.kind,
+            "description": self.description,
+            "options": { "file_path": self.file_path },
+            "path": self.path,
+            "local": self.local,
+        })
+    }
+}
+
+/// An enabled device with its open file.
+pub struct Device {
+    pub config: DeviceConfig,
+    file: Mutex<File>,
+}
+
+impl Device {
+    /// Open (create / append) the device's file.
+    ///
+    /// # Errors
+    /// When the file cannot be opened.
+    pub fn open(config: DeviceConfig) -> Result<Self> {
+        let path = PathBuf::from(&config.file_path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)?;
+        Ok(Self {
+            config,
+            file: Mutex::new(file),
+        })
+    }
+
+    /// `hmac-sha256:<hex>` of `input` under this device's salt.
+    #[must_use]
+    pub fn hash(&self, input: &str) -> String {
+        hmac_hex(&self.config.salt, input)
+    }
+
+    fn write_line(&self, entry: &Value) -> std::io::Result<()> {
+        let mut line = entry.to_string();
+        line.push('\n');
+        let mut f = guard(&self.file);
+        f.write_all(line.as_bytes())?;
+        f.flush()
+    }
+}
+
+/// `hmac-sha256:<hex>`.
+#[must_use]
+pub fn hmac_hex(salt: &str, input: &str) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(salt.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(input.as_bytes());
+    format!("hmac-sha256:{}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// Replace every string inside `v` with its HMAC (Vault hashes data values, keeps keys).
+#[must_use]
+pub fn hash_strings(salt: &str, v: &Value) -> Value {
+    match v {
+        Value::String(s) => Value::String(hmac_hex(salt, s)),
+        Value::Array(items) => Value::Array(items.iter().map(|i| hash_strings(salt, i)).collect()),
+        Value::Object(map) => {
+            let mut out = Map::new();
+            for (k, val) in map {
+                out.insert(k.clone(), hash_strings(salt, val));
+            }
+            Value::Object(out)
+        }
+        other => other.clone(),
+    }
+}
+
+/// What one request looked like, for the log.
+pub struct Event<'a> {
+    pub id: &'a str,
+    pub operation: &'a str,
+    pub path: &'a str,
+    pub token: &'a str,
+    pub accessor: &'a str,
+    pub display_name: &'a str,
+    pub policies: &'a [String],
+    pub issue_time: &'a str,
+    pub data: &'a Map<String, Value>,
+    pub remote: Option<std::net::SocketAddr>,
+}
+
+fn base_entry(dev: &Device, kind: &str, ev: &Event<'_>) -> Value {
+    let salt = &dev.config.salt;
+    let mut request = json!({
+        "id": ev.id,
+        "operation": ev.operation,
+        "client_token": dev.hash(ev.token),
+        "client_token_accessor": dev.hash(ev.accessor),
+        "namespace": { "id": "root" },
+        "path": ev.path,
+    });
+    if !ev.data.is_empty() {
+        request["data"] = hash_strings(salt, &Value::Object(ev.data.clone()));
+    }
+    if let Some(addr) = ev.remote {
+        request["remote_address"] = json!(addr.ip().to_string());
+        request["remote_port"] = json!(addr.port());
+    }
+    json!({
+        "time": crate::util::rfc3339_nanos(crate::util::now_nanos()),
+        "type": kind,
+        "auth": {
+            "client_token": dev.hash(ev.token),
+            "accessor": dev.hash(ev.accessor),
+            "display_name": ev.display_name,
+            "policies": ev.policies,
+            "token_policies": ev.policies,
+            "token_type": "service",
+            "token_issue_time": ev.issue_time,
+        },
+        "request": request,
+    })
+}
+
+/// Log the request to every device. Err when devices exist and none could write.
+pub fn log_request(devices: &[std::sync::Arc<Device>], ev: &Event<'_>) -> Result<()> {
+    write_all(devices, |d| base_entry(d, "request", ev))
+}
+
+/// Log the response (its body, hashed) to every device.
+pub fn log_response(
+    devices: &[std::sync::Arc<Device>],
+    ev: &Event<'_>,
+    status: u16,
+    body: Option<&Value>,
+    error: Option<&str>,
+) -> Result<()> {
+    write_all(devices, |d| {
+        let mut e = base_entry(d, "response", ev);
+        let mut response = json!({ "status_code": status });
+        if let Some(b) = body {
+            for key in ["data", "auth", "wrap_info"] {
+                if !b[key].is_null() {
+                    response[key] = hash_strings(&d.config.salt, &b[key]);
+                }
+            }
+        }
+        e["response"] = response;
+        if let Some(err) = error {
+            e["error"] = json!(err);
+        }
+        e
+    })
+}
+
+fn write_all(devices: &[std::sync::Arc<Device>], make: impl Fn(&Device) -> Value) -> Result<()> {
+    if devices.is_empty() {
+        return Ok(());
+    }
+    let mut ok = 0;
+    for d in devices {
+        match d.write_line(&make(d)) {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                tracing::error!(device = %d.config.path, error = %e, "audit device failed to write");
+            }
+        }
+    }
+    if ok == 0 {
+        return Err(Error::Internal(
+            "no audit device could log the request".to_owned(),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_every_string_but_keeps_keys_and_numbers() {
+        let v = json!({"password": "hunter2", "n": 3, "list": ["a"], "nested": {"k": "v"}});
+        let h = hash_strings("salt", &v);
+        assert_eq!(h["n"], 3);
+        assert!(h["password"].as_str().unwrap().starts_with("hmac-sha256:"));
+        assert_ne!(h["password"], h["nested"]["k"]);
+        assert_eq!(h["list"][0], json!(hmac_hex("salt", "a")));
+        assert!(!h.to_string().contains("hunter2"));
+        assert_ne!(hmac_hex("salt", "x"), hmac_hex("other", "x"));
+        assert_eq!(hmac_hex("salt", "x").len(), "hmac-sha256:".len() + 64);
+    }
+
+    #[test]
+    fn a_device_appends_lines_and_fails_loudly_when_none_can_write() {
+        let dir = std::env::temp_dir().join(format!("opshelf-audit-{}", uuid::Uuid::new_v4()));
+        let cfg = DeviceConfig {
+            path: "file/".into(),
+            kind: "file".into(),
+            description: String::new(),
+            file_path: dir.join("audit.log").display().to_string(),
+            salt: "s".into(),
+            local: false,
+        };
+        let dev = std::sync::Arc::new(Device::open(cfg).unwrap());
+        let data = Map::new();
+        let ev = Event {
+            id: "1",
+            operation: "read",
+            path: "secret/data/x",
+            token: "hvs.tok",
+            accessor: "acc",
+            display_name: "root",
+            policies: &["root".to_owned()],
+            issue_time: "",
+            data: &data,
+            remote: None,
+        };
+        log_request(&[std::sync::Arc::clone(&dev)], &ev).unwrap();
+        log_response(
+            &[dev],
+            &ev,
+            200,
+            Some(&json!({"data": {"pw": "hunter2"}})),
+            None,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+        assert_eq!(text.lines().count(), 2);
+        assert!(!text.contains("hunter2") && !text.contains("hvs.tok"));
+        assert!(text.contains("\"type\":\"response\""));
+        assert!(log_request(&[], &ev).is_ok());
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}

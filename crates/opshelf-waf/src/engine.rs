@@ -1,0 +1,1212 @@
+//! Evaluates a [`RuleSet`] against one HTTP transaction, phase by phase. No I/O.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::body;
+use crate::macros::{MacroResolver, MacroString};
+use crate::rule::{AllowScope, Ctl, Disruptive, EngineMode, Rule, SetVarOp, severity_name};
+use crate::ruleset::{Entry, LimitAction, RuleSet};
+use crate::transform::Transform;
+use crate::variable::{Exclusion, Selector, Target, Var};
+
+/// The request as the engine sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub method: String,
+    /// The request target exactly as received (`/a?b=c`).
+    pub uri: String,
+    /// `HTTP/1.1`
+    pub protocol: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+    pub remote_addr: String,
+    pub remote_port: u16,
+    pub server_port: u16,
+    pub unique_id: String,
+}
+
+/// The response as the engine sees it.
+#[derive(Debug, Clone, Default)]
+pub struct Response {
+    pub status: u16,
+    pub protocol: String,
+    pub headers: Vec<(String, Vec<u8>)>,
+}
+
+/// A rule that matched and was logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MatchRecord {
+    pub id: u64,
+    pub phase: u8,
+    pub msg: String,
+    pub logdata: String,
+    pub severity: Option<u8>,
+    pub tags: Vec<String>,
+    pub matched_var_name: String,
+    pub matched_data: Vec<u8>,
+    pub file: String,
+    pub line: usize,
+    pub disruptive: bool,
+}
+
+impl MatchRecord {
+    /// One line in ModSecurity's error-log format (what go-ftw greps).
+    pub fn log_line(&self) -> String {
+        let esc = |b: &[u8]| log_escape(b);
+        let mut s = format!(
+            "ModSecurity: Warning. Matched data \"{}\" found within {}. [file \"{}\"] [line \"{}\"] [id \"{}\"] [msg \"{}\"] [data \"{}\"]",
+            esc(&self.matched_data),
+            esc(self.matched_var_name.as_bytes()),
+            self.file,
+            self.line,
+            self.id,
+            esc(self.msg.as_bytes()),
+            esc(self.logdata.as_bytes())
+        );
+        if let Some(sev) = self.severity {
+            s.push_str(&format!(" [severity \"{}\"]", severity_name(sev)));
+        }
+        for t in &self.tags {
+            s.push_str(&format!(" [tag \"{t}\"]"));
+        }
+        s
+    }
+}
+
+/// ModSecurity's log escaping: `"` and `\\` escaped, other non-printable bytes as `\\xHH`.
+pub fn log_escape(input: &[u8]) -> String {
+    let mut out = String::with_capacity(input.len());
+    for &b in input {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out
+}
+
+/// A disruptive decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Interruption {
+    pub status: u16,
+    pub rule_id: u64,
+    pub action: Disruptive,
+}
+
+/// A value selected by a target.
+struct Item<'a> {
+    var: Var,
+    key: Option<Cow<'a, [u8]>>,
+    value: Cow<'a, [u8]>,
+}
+
+impl Item<'_> {
+    fn name(&self) -> String {
+        match &self.key {
+            Some(k) => format!("{}:{}", self.var.name(), String::from_utf8_lossy(k)),
+            None => self.var.name().to_owned(),
+        }
+    }
+}
+
+/// One value a rule link matched.
+#[derive(Debug, Clone)]
+struct Hit {
+    name: String,
+    value: Vec<u8>,
+    captures: Option<Vec<Vec<u8>>>,
+}
+
+type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// Transformed values by (address, length, transformation chain).
+type TransformCache = FastMap<(usize, usize, u32), std::sync::Arc<[u8]>>;
+
+/// A hash map with a cheap multiplicative hasher: the keys are small integers and enum tags
+/// the engine controls (not attacker-chosen strings), so SipHash's DoS protection buys nothing.
+type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<FastHasher>>;
+
+#[derive(Default)]
+struct FastHasher(u64);
+
+impl std::hash::Hasher for FastHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(u64::from(b));
+        }
+    }
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, n: usize) {
+        self.write_u64(n as u64);
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.write_u64(u64::from(n));
+    }
+    fn write_isize(&mut self, n: isize) {
+        self.write_u64(n as u64);
+    }
+}
+
+/// The state of one transaction.
+pub struct Transaction<'a> {
+    rs: &'a RuleSet,
+    pub engine: EngineMode,
+    args_get: Pairs,
+    args_post: Pairs,
+    cookies: Pairs,
+    req_headers: Pairs,
+    resp_headers: Pairs,
+    files: Pairs,
+    files_sizes: Pairs,
+    part_headers: Pairs,
+    xml_text: Option<Vec<u8>>,
+    xml_attrs: Vec<Vec<u8>>,
+    collections: FastMap<Var, BTreeMap<String, Vec<u8>>>,
+    scalars: FastMap<Var, Vec<u8>>,
+    matched_var: Option<(String, Vec<u8>)>,
+    matched_vars: Vec<(String, Vec<u8>)>,
+    removed_ids: Vec<(u64, u64)>,
+    removed_tags: Vec<String>,
+    removed_targets_by_id: Vec<((u64, u64), Exclusion)>,
+    removed_targets_by_tag: Vec<(String, Exclusion)>,
+    body_processor: Option<String>,
+    force_body_variable: bool,
+    request_body_access: bool,
+    response_body_access: bool,
+    allow: Option<AllowScope>,
+    current_rule: Option<(u64, Option<&'a MacroString>)>,
+    pub audit_engine: String,
+    /// Rules that matched with `log`, in order.
+    pub matches: Vec<MatchRecord>,
+    pub interruption: Option<Interruption>,
+    /// Transformed values of request data that does not change during a phase, by
+    /// (address, length, transformation chain).
+    cache: std::cell::RefCell<TransformCache>,
+}
+
+fn lower(s: &[u8]) -> String {
+    String::from_utf8_lossy(s).to_ascii_lowercase()
+}
+
+impl<'a> Transaction<'a> {
+    pub fn new(rs: &'a RuleSet, req: &Request) -> Self {
+        let mut t = Self {
+            rs,
+            engine: rs.settings.engine,
+            args_get: Vec::new(),
+            args_post: Vec::new(),
+            cookies: Vec::new(),
+            req_headers: Vec::new(),
+            resp_headers: Vec::new(),
+            files: Vec::new(),
+            files_sizes: Vec::new(),
+            part_headers: Vec::new(),
+            xml_text: None,
+            xml_attrs: Vec::new(),
+            collections: FastMap::default(),
+            scalars: FastMap::default(),
+            matched_var: None,
+            matched_vars: Vec::new(),
+            removed_ids: Vec::new(),
+            removed_tags: Vec::new(),
+            removed_targets_by_id: Vec::new(),
+            removed_targets_by_tag: Vec::new(),
+            body_processor: None,
+            force_body_variable: false,
+            request_body_access: rs.settings.request_body_access,
+            response_body_access: rs.settings.response_body_access,
+            allow: None,
+            current_rule: None,
+            audit_engine: rs.settings.audit_engine.clone(),
+            matches: Vec::new(),
+            interruption: None,
+            cache: std::cell::RefCell::new(FastMap::default()),
+        };
+        t.load_request(req);
+        t
+    }
+
+    fn set(&mut self, v: Var, value: impl Into<Vec<u8>>) {
+        // A replaced value may reuse a cached address: forget cached transformations.
+        self.cache.get_mut().clear();
+        self.scalars.insert(v, value.into());
+    }
+
+    fn load_request(&mut self, req: &Request) {
+        let uri = req.uri.as_str();
+        self.set(Var::RequestUriRaw, uri);
+        // Absolute-form targets: REQUEST_URI drops scheme and authority.
+        let mut path_and_query = uri;
+        if let Some(pos) = uri.find("://") {
+            if uri[..pos].bytes().all(|b| b.is_ascii_alphabetic()) {
+                let rest = &uri[pos + 3..];
+                path_and_query = rest.find('/').map_or("/", |p| &rest[p..]);
+            }
+        }
+        self.set(Var::RequestUri, path_and_query);
+        let (path, query) = match path_and_query.find('?') {
+            Some(p) => (&path_and_query[..p], Some(&path_and_query[p + 1..])),
+            None => (path_and_query, None),
+        };
+        let filename = percent_decode(path.as_bytes());
+        let base = match filename.iter().rposition(|&b| b == b'/') {
+            Some(p) => filename[p + 1..].to_vec(),
+            None => filename.clone(),
+        };
+        self.set(Var::RequestFilename, filename);
+        self.set(Var::RequestBasename, base);
+        self.set(Var::QueryString, query.unwrap_or(""));
+        if let Some(q) = query {
+            self.args_get =
+                body::parse_urlencoded(q.as_bytes(), self.rs.settings.argument_separator);
+        }
+        self.set(Var::RequestMethod, req.method.as_str());
+        self.set(Var::RequestProtocol, req.protocol.as_str());
+        self.set(
+            Var::RequestLine,
+            format!("{} {} {}", req.method, req.uri, req.protocol),
+        );
+        self.set(Var::RemoteAddr, req.remote_addr.as_str());
+        self.set(Var::RemoteHost, req.remote_addr.as_str());
+        self.set(Var::RemotePort, req.remote_port.to_string());
+        self.set(Var::ServerPort, req.server_port.to_string());
+        self.set(Var::UniqueId, req.unique_id.as_str());
+        self.set(Var::ReqbodyError, "0");
+        self.set(Var::ReqbodyProcessor, "");
+        self.set(Var::ReqbodyProcessorError, "0");
+        self.set(Var::InboundDataError, "0");
+        for (name, value) in &req.headers {
+            self.req_headers
+                .push((name.as_bytes().to_vec(), value.clone()));
+            if name.eq_ignore_ascii_case("cookie") {
+                self.cookies.extend(body::parse_cookies(value));
+            }
+            if name.eq_ignore_ascii_case("host") {
+                let host = String::from_utf8_lossy(value);
+                let host = host
+                    .rsplit_once(':')
+                    .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+                    .map_or(host.as_ref(), |(h, _)| h);
+                self.scalars
+                    .insert(Var::ServerName, host.as_bytes().to_vec());
+            }
+        }
+        // What the body processor will be (ModSecurity/Coraza choose it from Content-Type in phase 1).
+        if let Some(ct) = self.header(b"content-type") {
+            let ct = ct.to_ascii_lowercase();
+            if ct.starts_with(b"application/x-www-form-urlencoded") {
+                self.body_processor = Some("URLENCODED".into());
+            } else if ct.starts_with(b"multipart/form-data") {
+                self.body_processor = Some("MULTIPART".into());
+            }
+        }
+        if let Some(bp) = &self.body_processor {
+            self.scalars
+                .insert(Var::ReqbodyProcessor, bp.as_bytes().to_vec());
+        }
+        let env = self.collections.entry(Var::Tx).or_default();
+        env.clear();
+    }
+
+    fn header(&self, lname: &[u8]) -> Option<Vec<u8>> {
+        self.req_headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(lname))
+            .map(|(_, v)| v.clone())
+    }
+
+    /// Phase 1.
+    pub fn process_request_headers(&mut self) {
+        self.run_phase(1);
+    }
+
+    /// Parses the body with the selected processor, then runs phase 2.
+    pub fn process_request_body(&mut self, body: &[u8]) {
+        if self.engine == EngineMode::Off {
+            return;
+        }
+        let settings = &self.rs.settings;
+        let mut body = body;
+        self.set(Var::RequestBodyLength, body.len().to_string());
+        if self.request_body_access && !body.is_empty() {
+            if body.len() > settings.request_body_limit {
+                if settings.request_body_limit_action == LimitAction::Reject {
+                    self.set(Var::InboundDataError, "1");
+                }
+                body = &body[..settings.request_body_limit];
+            }
+            let mut processor = self.body_processor.clone();
+            if self.force_body_variable && processor.is_none() {
+                processor = Some("URLENCODED".into());
+            }
+            if let Some(p) = &processor {
+                self.scalars
+                    .insert(Var::ReqbodyProcessor, p.as_bytes().to_vec());
+            }
+            match processor.as_deref() {
+                Some("URLENCODED") => {
+                    self.set(Var::RequestBody, body);
+                    self.args_post = body::parse_urlencoded(body, settings.argument_separator);
+                }
+                Some("MULTIPART") => self.process_multipart(body),
+                Some("JSON") => {
+                    self.set(Var::RequestBody, body);
+                    match body::parse_json(body, settings.json_depth_limit) {
+                        Ok(args) => self.args_post = args,
+                        Err(e) => self.body_error(&e),
+                    }
+                }
+                Some("XML") => match body::parse_xml(body) {
+                    Ok((text, attrs)) => {
+                        self.xml_text = Some(text);
+                        self.xml_attrs = attrs;
+                    }
+                    Err(e) => self.body_error(&e),
+                },
+                _ => {
+                    if self.force_body_variable {
+                        self.set(Var::RequestBody, body);
+                    }
+                }
+            }
+            if self.args_get.len() + self.args_post.len() > settings.arguments_limit {
+                let keep = settings.arguments_limit.saturating_sub(self.args_get.len());
+                self.args_post.truncate(keep);
+            }
+        }
+        let combined: usize = self
+            .args_get
+            .iter()
+            .chain(&self.args_post)
+            .map(|(k, v)| k.len() + v.len())
+            .sum();
+        self.set(Var::ArgsCombinedSize, combined.to_string());
+        self.run_phase(2);
+    }
+
+    fn body_error(&mut self, msg: &str) {
+        self.set(Var::ReqbodyError, "1");
+        self.set(Var::ReqbodyProcessorError, "1");
+        self.set(Var::ReqbodyErrorMsg, msg);
+    }
+
+    fn process_multipart(&mut self, body: &[u8]) {
+        let ct = self.header(b"content-type").unwrap_or_default();
+        let mut m = body::Multipart::default();
+        let Some(boundary) = body::multipart_boundary(&ct, &mut m) else {
+            self.body_error("Multipart: boundary not found in Content-Type");
+            self.set(Var::MultipartStrictError, "1");
+            return;
+        };
+        let m2 = body::parse_multipart(body, &boundary);
+        let m = body::Multipart {
+            boundary_quoted: m.boundary_quoted,
+            boundary_whitespace: m.boundary_whitespace,
+            ..m2
+        };
+        if let Some(e) = &m.error {
+            self.body_error(e);
+        }
+        let flag = |b: bool| if b { "1" } else { "0" };
+        self.set(Var::MultipartStrictError, flag(m.strict_error()));
+        self.set(Var::MultipartUnmatchedBoundary, flag(m.unmatched_boundary));
+        self.set(Var::MultipartBoundaryQuoted, flag(m.boundary_quoted));
+        self.set(
+            Var::MultipartBoundaryWhitespace,
+            flag(m.boundary_whitespace),
+        );
+        self.set(Var::MultipartDataBefore, flag(m.data_before));
+        self.set(Var::MultipartDataAfter, flag(m.data_after));
+        self.set(Var::MultipartHeaderFolding, flag(m.header_folding));
+        self.set(Var::MultipartLfLine, flag(m.lf_line));
+        self.set(Var::MultipartCrlfLfLines, flag(m.lf_line && m.crlf_line));
+        self.set(Var::MultipartMissingSemicolon, flag(m.missing_semicolon));
+        self.set(Var::MultipartInvalidQuoting, flag(m.invalid_quoting));
+        self.set(Var::MultipartInvalidPart, flag(m.invalid_part));
+        self.set(
+            Var::MultipartInvalidHeaderFolding,
+            flag(m.invalid_header_folding),
+        );
+        self.set(Var::MultipartFileLimitExceeded, flag(m.file_limit_exceeded));
+        let mut combined = 0usize;
+        for (name, fname, size) in &m.files {
+            self.files.push((name.clone(), fname.clone()));
+            self.files_sizes
+                .push((name.clone(), size.to_string().into_bytes()));
+            combined += size;
+        }
+        self.set(Var::FilesCombinedSize, combined.to_string());
+        self.args_post = m.args;
+        self.part_headers = m.part_headers;
+    }
+
+    /// Phase 3.
+    pub fn process_response_headers(&mut self, resp: &Response) {
+        self.set(Var::ResponseStatus, resp.status.to_string());
+        self.set(Var::ResponseProtocol, resp.protocol.as_str());
+        self.set(
+            Var::StatusLine,
+            format!("{} {}", resp.protocol, resp.status),
+        );
+        for (k, v) in &resp.headers {
+            self.resp_headers.push((k.as_bytes().to_vec(), v.clone()));
+            if k.eq_ignore_ascii_case("content-type") {
+                self.set(Var::ResponseContentType, v.clone());
+            }
+            if k.eq_ignore_ascii_case("content-length") {
+                self.set(Var::ResponseContentLength, v.clone());
+            }
+        }
+        self.run_phase(3);
+    }
+
+    /// Whether the response body should be given to [`Self::process_response_body`].
+    pub fn wants_response_body(&self) -> bool {
+        if !self.response_body_access || self.engine == EngineMode::Off {
+            return false;
+        }
+        let ct = self
+            .scalars
+            .get(&Var::ResponseContentType)
+            .map(|v| lower(v))
+            .unwrap_or_default();
+        let mime = ct.split(';').next().unwrap_or("").trim().to_owned();
+        self.rs.settings.response_body_mime_types.contains(&mime)
+    }
+
+    /// Phase 4.
+    pub fn process_response_body(&mut self, body: &[u8]) {
+        if self.wants_response_body() {
+            let limit = self.rs.settings.response_body_limit;
+            let b = if body.len() > limit {
+                &body[..limit]
+            } else {
+                body
+            };
+            self.set(Var::ResponseBody, b);
+        }
+        self.run_phase(4);
+    }
+
+    /// Phase 5.
+    pub fn process_logging(&mut self) {
+        self.run_phase(5);
+    }
+
+    /// Whether the transaction is relevant for the audit log (`RelevantOnly`).
+    pub fn is_relevant(&self) -> bool {
+        !self.matches.is_empty() || self.interruption.is_some()
+    }
+
+    fn rule_removed(&self, r: &Rule) -> bool {
+        let id = r.id();
+        self.removed_ids.iter().any(|&(a, b)| id >= a && id <= b)
+            || self.removed_tags.iter().any(|t| r.has_tag(t))
+    }
+
+    fn run_phase(&mut self, phase: u8) {
+        if self.engine == EngineMode::Off || self.interruption.is_some() {
+            return;
+        }
+        match self.allow {
+            Some(AllowScope::All) if phase < 5 => return,
+            Some(AllowScope::Request) if phase <= 2 => return,
+            _ => {}
+        }
+        if self.allow == Some(AllowScope::Phase) {
+            self.allow = None;
+        }
+        self.cache.get_mut().clear();
+        let rs = self.rs;
+        let entries = &rs.phases[usize::from(phase - 1)];
+        let mut skip_after: Option<&str> = None;
+        let mut skip = 0u32;
+        for entry in entries {
+            match entry {
+                Entry::Marker(name) => {
+                    if skip_after == Some(name.as_str()) {
+                        skip_after = None;
+                    }
+                }
+                Entry::Rule(rule) => {
+                    if skip_after.is_some() {
+                        continue;
+                    }
+                    if skip > 0 {
+                        skip -= 1;
+                        continue;
+                    }
+                    if self.rule_removed(rule) {
+                        continue;
+                    }
+                    if let Some(flow) = self.eval_rule(rule) {
+                        if let Some(m) = flow.skip_after {
+                            skip_after = Some(m);
+                        }
+                        skip = flow.skip;
+                        if self.interruption.is_some() || self.allow.is_some() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Evaluates a chain; returns the flow control of a full match.
+    fn eval_rule(&mut self, head: &'a Rule) -> Option<Flow<'a>> {
+        // ModSecurity runs a link's non-disruptive actions (setvar, ctl, ...) once per matched
+        // value, as soon as the link matches; logging and the disruptive action wait for the
+        // whole chain.
+        let mut flow = Flow {
+            skip_after: None,
+            skip: 0,
+        };
+        let mut r = head;
+        loop {
+            self.current_rule = Some((head.id(), head.actions.msg.as_ref()));
+            let hits = self.eval_link(r, head);
+            if hits.is_empty() {
+                self.current_rule = None;
+                return None;
+            }
+            self.matched_vars.clear();
+            for h in &hits {
+                self.apply_hit(h);
+                self.run_actions(r);
+            }
+            if let Some(m) = &r.actions.skip_after {
+                flow.skip_after = Some(m.as_str());
+            }
+            if r.actions.skip > 0 {
+                flow.skip = r.actions.skip;
+            }
+            match &r.chained {
+                Some(next) => r = next,
+                None => break,
+            }
+        }
+        let disruptive = self.disrupt(head);
+        if head.actions.log {
+            let msg = head
+                .actions
+                .msg
+                .as_ref()
+                .map(|m| m.expand_string(self))
+                .unwrap_or_default();
+            let logdata = head
+                .actions
+                .logdata
+                .as_ref()
+                .map(|m| m.expand_string(self))
+                .unwrap_or_default();
+            let (name, data) = self.matched_var.clone().unwrap_or_default();
+            self.matches.push(MatchRecord {
+                id: head.id(),
+                phase: head.actions.phase,
+                msg,
+                logdata,
+                severity: head.actions.severity,
+                tags: head.actions.tags.clone(),
+                matched_var_name: name,
+                matched_data: data,
+                file: head.location.file.clone(),
+                line: head.location.line,
+                disruptive,
+            });
+        }
+        self.current_rule = None;
+        Some(flow)
+    }
+
+    fn disrupt(&mut self, head: &Rule) -> bool {
+        let mut action = head.actions.disruptive.unwrap_or(Disruptive::Pass);
+        if action == Disruptive::Block {
+            action = self.rs.block_action(head.actions.phase);
+        }
+        if self.engine != EngineMode::On {
+            return false;
+        }
+        match action {
+            Disruptive::Pass | Disruptive::Block => false,
+            Disruptive::Allow(scope) => {
+                self.allow = Some(scope);
+                false
+            }
+            Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect => {
+                let status = head
+                    .actions
+                    .status
+                    .unwrap_or(if action == Disruptive::Redirect {
+                        302
+                    } else {
+                        403
+                    });
+                self.interruption = Some(Interruption {
+                    status,
+                    rule_id: head.id(),
+                    action,
+                });
+                true
+            }
+        }
+    }
+
+    fn apply_hit(&mut self, h: &Hit) {
+        if let Some(c) = &h.captures {
+            let tx = self.collections.entry(Var::Tx).or_default();
+            for i in 0..10 {
+                tx.remove(&i.to_string());
+            }
+            for (i, v) in c.iter().enumerate() {
+                tx.insert(i.to_string(), v.clone());
+            }
+        }
+        self.matched_vars.push((h.name.clone(), h.value.clone()));
+        self.matched_var = Some((h.name.clone(), h.value.clone()));
+    }
+
+    fn run_actions(&mut self, r: &'a Rule) {
+        for sv in &r.actions.setvars {
+            let name = lower(&sv.name.expand(self));
+            let value = sv.value.expand(self);
+            let col = self.collections.entry(sv.collection).or_default();
+            match sv.op {
+                SetVarOp::Set => {
+                    col.insert(name, value);
+                }
+                SetVarOp::Delete => {
+                    col.remove(&name);
+                }
+                SetVarOp::Add | SetVarOp::Sub => {
+                    let cur = col.get(&name).map_or(0, |v| crate::operator::atoi(v));
+                    let delta = crate::operator::atoi(&value);
+                    let new = if sv.op == SetVarOp::Add {
+                        cur.saturating_add(delta)
+                    } else {
+                        cur.saturating_sub(delta)
+                    };
+                    col.insert(name, new.to_string().into_bytes());
+                }
+            }
+        }
+        for (k, v) in &r.actions.setenvs {
+            let k = k.expand_string(self);
+            let v = v.expand(self);
+            self.collections
+                .entry(Var::Env)
+                .or_default()
+                .insert(k.to_ascii_lowercase(), v);
+        }
+        for (col, _key) in &r.actions.initcols {
+            self.collections.entry(*col).or_default();
+        }
+        for ctl in &r.actions.ctls {
+            match ctl {
+                Ctl::RuleEngine(m) => self.engine = *m,
+                Ctl::RuleRemoveById(r) => self.removed_ids.extend(r.iter().copied()),
+                Ctl::RuleRemoveByTag(t) => self.removed_tags.push(t.clone()),
+                Ctl::RuleRemoveTargetById(ids, ex) => {
+                    for range in ids {
+                        for e in ex {
+                            self.removed_targets_by_id.push((*range, e.clone()));
+                        }
+                    }
+                }
+                Ctl::RuleRemoveTargetByTag(tag, ex) => {
+                    for e in ex {
+                        self.removed_targets_by_tag.push((tag.clone(), e.clone()));
+                    }
+                }
+                Ctl::RequestBodyProcessor(p) => {
+                    self.body_processor = Some(p.clone());
+                    self.scalars
+                        .insert(Var::ReqbodyProcessor, p.as_bytes().to_vec());
+                }
+                Ctl::RequestBodyAccess(b) => self.request_body_access = *b,
+                Ctl::ForceRequestBodyVariable(b) => self.force_body_variable = *b,
+                Ctl::ResponseBodyAccess(b) => self.response_body_access = *b,
+                Ctl::AuditEngine(e) => self.audit_engine.clone_from(e),
+                Ctl::AuditLogParts(_) | Ctl::Other(_) => {}
+            }
+        }
+    }
+
+    fn excluded(&self, r: &Rule, head: &Rule, var: Var, key: Option<&[u8]>) -> bool {
+        if r.exclusions.iter().any(|e| e.excludes(var, key)) {
+            return true;
+        }
+        let id = head.id();
+        if self
+            .removed_targets_by_id
+            .iter()
+            .any(|((a, b), e)| id >= *a && id <= *b && e.excludes(var, key))
+        {
+            return true;
+        }
+        self.removed_targets_by_tag
+            .iter()
+            .any(|(t, e)| head.has_tag(t) && e.excludes(var, key))
+    }
+
+    fn pairs(&self, var: Var) -> Option<Vec<&(Vec<u8>, Vec<u8>)>> {
+        let v: Vec<&(Vec<u8>, Vec<u8>)> = match var {
+            Var::Args | Var::ArgsNames => self.args_get.iter().chain(&self.args_post).collect(),
+            Var::ArgsGet | Var::ArgsGetNames => self.args_get.iter().collect(),
+            Var::ArgsPost | Var::ArgsPostNames => self.args_post.iter().collect(),
+            Var::RequestCookies | Var::RequestCookiesNames => self.cookies.iter().collect(),
+            Var::RequestHeaders | Var::RequestHeadersNames => self.req_headers.iter().collect(),
+            Var::ResponseHeaders | Var::ResponseHeadersNames => self.resp_headers.iter().collect(),
+            Var::Files | Var::FilesNames => self.files.iter().collect(),
+            Var::FilesSizes => self.files_sizes.iter().collect(),
+            Var::MultipartPartHeaders => self.part_headers.iter().collect(),
+            _ => return None,
+        };
+        Some(v)
+    }
+
+    /// Expands a target into items (exclusions applied).
+    fn collect<'s>(&'s self, t: &Target, r: &Rule, head: &Rule, out: &mut Vec<Item<'s>>) {
+        let start = out.len();
+        let names = matches!(
+            t.var,
+            Var::ArgsNames
+                | Var::ArgsGetNames
+                | Var::ArgsPostNames
+                | Var::RequestCookiesNames
+                | Var::RequestHeadersNames
+                | Var::ResponseHeadersNames
+                | Var::FilesNames
+        );
+        if let Some(pairs) = self.pairs(t.var) {
+            for (k, v) in pairs {
+                if !t.selector.matches_key(k) || self.excluded(r, head, t.var, Some(k)) {
+                    continue;
+                }
+                let value: &[u8] = if names { k } else { v };
+                out.push(Item {
+                    var: t.var,
+                    key: Some(Cow::Borrowed(k)),
+                    value: Cow::Borrowed(value),
+                });
+            }
+        } else {
+            match t.var {
+                Var::Tx
+                | Var::Ip
+                | Var::Global
+                | Var::Session
+                | Var::User
+                | Var::Resource
+                | Var::Env => {
+                    if let Some(col) = self.collections.get(&t.var) {
+                        match &t.selector {
+                            Selector::Key(k) => {
+                                if let Some((k, v)) = col.get_key_value(k) {
+                                    if !self.excluded(r, head, t.var, Some(k.as_bytes())) {
+                                        out.push(Item {
+                                            var: t.var,
+                                            key: Some(Cow::Borrowed(k.as_bytes())),
+                                            value: Cow::Borrowed(v),
+                                        });
+                                    }
+                                }
+                            }
+                            sel => {
+                                for (k, v) in col {
+                                    if sel.matches_key(k.as_bytes())
+                                        && !self.excluded(r, head, t.var, Some(k.as_bytes()))
+                                    {
+                                        out.push(Item {
+                                            var: t.var,
+                                            key: Some(Cow::Borrowed(k.as_bytes())),
+                                            value: Cow::Borrowed(v),
+                                        });
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                Var::Xml => {
+                    let attrs = matches!(&t.selector, Selector::Key(k) if k.contains('@'));
+                    if attrs {
+                        for a in &self.xml_attrs {
+                            out.push(Item {
+                                var: t.var,
+                                key: Some(Cow::Borrowed(b"//@*")),
+                                value: Cow::Borrowed(a),
+                            });
+                        }
+                    } else if let Some(x) = &self.xml_text {
+                        out.push(Item {
+                            var: t.var,
+                            key: Some(Cow::Borrowed(b"/*")),
+                            value: Cow::Borrowed(x),
+                        });
+                    }
+                }
+                Var::MatchedVar => {
+                    if let Some((_, v)) = &self.matched_var {
+                        out.push(Item {
+                            var: t.var,
+                            key: None,
+                            value: Cow::Borrowed(v),
+                        });
+                    }
+                }
+                Var::MatchedVarName => {
+                    if let Some((n, _)) = &self.matched_var {
+                        out.push(Item {
+                            var: t.var,
+                            key: None,
+                            value: Cow::Borrowed(n.as_bytes()),
+                        });
+                    }
+                }
+                Var::MatchedVars | Var::MatchedVarsNames => {
+                    for (n, v) in &self.matched_vars {
+                        if !t.selector.matches_key(n.as_bytes()) {
+                            continue;
+                        }
+                        let value: &[u8] = if t.var == Var::MatchedVarsNames {
+                            n.as_bytes()
+                        } else {
+                            v
+                        };
+                        out.push(Item {
+                            var: t.var,
+                            key: Some(Cow::Borrowed(n.as_bytes())),
+                            value: Cow::Borrowed(value),
+                        });
+                    }
+                }
+                Var::Duration => out.push(Item {
+                    var: t.var,
+                    key: None,
+                    value: Cow::Owned(b"0".to_vec()),
+                }),
+                Var::Rule => {
+                    if let (Selector::Key(k), Some((id, _))) = (&t.selector, self.current_rule) {
+                        if k == "id" {
+                            out.push(Item {
+                                var: t.var,
+                                key: Some(Cow::Borrowed(b"id")),
+                                value: Cow::Owned(id.to_string().into_bytes()),
+                            });
+                        }
+                    }
+                }
+                v => {
+                    if let Some(val) = self.scalars.get(&v) {
+                        if !self.excluded(r, head, v, None) {
+                            out.push(Item {
+                                var: v,
+                                key: None,
+                                value: Cow::Borrowed(val),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+        if t.count {
+            let n = out.len() - start;
+            out.truncate(start);
+            out.push(Item {
+                var: t.var,
+                key: None,
+                value: Cow::Owned(n.to_string().into_bytes()),
+            });
+        }
+    }
+
+    fn eval_link(&self, r: &Rule, head: &Rule) -> Vec<Hit> {
+        let Some(op) = &r.operator else {
+            // SecAction: matches once.
+            return vec![Hit {
+                name: String::new(),
+                value: Vec::new(),
+                captures: None,
+            }];
+        };
+        let mut items = Vec::new();
+        for t in &r.targets {
+            self.collect(t, r, head, &mut items);
+        }
+        let expanded = op.macro_arg().map(|m| m.expand(self));
+        let capture = r.actions.capture;
+        let mut hits = Vec::new();
+        for item in &items {
+            let check = |value: &[u8], hits: &mut Vec<Hit>| {
+                let mut caps = capture.then(Vec::new);
+                let m = op.matches(value, expanded.as_deref(), caps.as_mut());
+                if m != op.negated {
+                    hits.push(Hit {
+                        name: item.name(),
+                        value: value.to_vec(),
+                        captures: if op.negated { None } else { caps },
+                    });
+                    true
+                } else {
+                    false
+                }
+            };
+            if r.actions.multi_match {
+                let mut v = item.value.to_vec();
+                check(&v, &mut hits);
+                for t in &r.actions.transforms {
+                    let nv = t.apply(&v);
+                    if nv != v {
+                        check(&nv, &mut hits);
+                    }
+                    v = nv;
+                }
+            } else if r.actions.transforms.is_empty() {
+                check(&item.value, &mut hits);
+            } else if let (Cow::Borrowed(raw), true) = (&item.value, cacheable(item.var)) {
+                let key = (raw.as_ptr() as usize, raw.len(), r.actions.transform_chain);
+                let cached = self.cache.borrow().get(&key).cloned();
+                let v = match cached {
+                    Some(v) => v,
+                    None => {
+                        let v: std::sync::Arc<[u8]> =
+                            apply_transforms(&r.actions.transforms, raw).into();
+                        self.cache.borrow_mut().insert(key, v.clone());
+                        v
+                    }
+                };
+                check(&v, &mut hits);
+            } else {
+                let v = apply_transforms(&r.actions.transforms, &item.value);
+                check(&v, &mut hits);
+            }
+        }
+        hits
+    }
+}
+
+/// Whether a variable's values stay put (same address, same bytes) for the whole transaction
+/// once the body is processed, so their transformed forms can be cached.
+fn cacheable(v: Var) -> bool {
+    !matches!(
+        v,
+        Var::Tx
+            | Var::Ip
+            | Var::Global
+            | Var::Session
+            | Var::User
+            | Var::Resource
+            | Var::Env
+            | Var::MatchedVar
+            | Var::MatchedVarName
+            | Var::MatchedVars
+            | Var::MatchedVarsNames
+            | Var::Rule
+            | Var::Duration
+    )
+}
+
+fn apply_transforms<'v>(ts: &[Transform], value: &'v [u8]) -> Cow<'v, [u8]> {
+    let mut v: Cow<'v, [u8]> = Cow::Borrowed(value);
+    for t in ts {
+        v = Cow::Owned(t.apply(&v));
+    }
+    v
+}
+
+/// Percent-decoding of a path (no `+`), invalid escapes kept.
+fn percent_decode(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        if input[i] == b'%'
+            && i + 2 < input.len()
+            && input[i + 1].is_ascii_hexdigit()
+            && input[i + 2].is_ascii_hexdigit()
+        {
+            let h = |b: u8| (b as char).to_digit(16).unwrap_or(0) as u8;
+            out.push((h(input[i + 1]) << 4) | h(input[i + 2]));
+            i += 3;
+        } else {
+            out.push(input[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+struct Flow<'a> {
+    skip_after: Option<&'a str>,
+    skip: u32,
+}
+
+impl MacroResolver for Transaction<'_> {
+    fn resolve(&self, name: &str, key: Option<&str>) -> Option<Vec<u8>> {
+        let var = Var::from_name(name)?;
+        match var {
+            Var::Rule => {
+                let (id, msg) = self.current_rule?;
+                return match key.map(str::to_ascii_lowercase).as_deref() {
+                    Some("id") => Some(id.to_string().into_bytes()),
+                    Some("msg") => msg.map(|m| m.expand(self)),
+                    _ => None,
+                };
+            }
+            Var::Tx
+            | Var::Ip
+            | Var::Global
+            | Var::Session
+            | Var::User
+            | Var::Resource
+            | Var::Env => {
+                let k = key?.to_ascii_lowercase();
+                return self.collections.get(&var)?.get(&k).cloned();
+            }
+            Var::MatchedVar => return self.matched_var.as_ref().map(|(_, v)| v.clone()),
+            Var::MatchedVarName => {
+                return self
+                    .matched_var
+                    .as_ref()
+                    .map(|(n, _)| n.clone().into_bytes());
+            }
+            _ => {}
+        }
+        if let Some(pairs) = self.pairs(var) {
+            let k = key?;
+            return pairs
+                .into_iter()
+                .find(|(pk, _)| pk.eq_ignore_ascii_case(k.as_bytes()))
+                .map(|(_, v)| v.clone());
+        }
+        self.scalars.get(&var).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ruleset::Loader;
+
+    fn rules(text: &str) -> RuleSet {
+        let mut l = Loader::new();
+        l.load_str("t.conf", text, None).unwrap();
+        l.finish().unwrap()
+    }
+
+    fn get(uri: &str, headers: &[(&str, &str)]) -> Request {
+        Request {
+            method: "GET".into(),
+            uri: uri.into(),
+            protocol: "HTTP/1.1".into(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.as_bytes().to_vec()))
+                .collect(),
+            remote_addr: "10.0.0.1".into(),
+            ..Default::default()
+        }
+    }
+
+    fn ids(rs: &RuleSet, req: &Request, body: &[u8]) -> Vec<u64> {
+        let mut tx = Transaction::new(rs, req);
+        tx.process_request_headers();
+        tx.process_request_body(body);
+        tx.matches.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn chained_captures_flow_into_next_link() {
+        let rs = rules(
+            r#"SecRuleEngine DetectionOnly
+SecRule REQUEST_HEADERS:Referer "@rx ^[^#]+" "id:1,phase:1,pass,log,capture,t:none,t:lowercase,t:urlDecodeUni,chain"
+  SecRule TX:0 "@rx ^[^\.]+\.[^;\?]+[;\?](.*(['\*\?\x5c`][^\n/]+/|/[^/]+?['\*\?\x5c`]|\$[!#\$\(\*\-0-9\?-\[_a-\{]))" "capture,t:none,chain"
+    SecRule TX:1 "@rx /" "t:none,chain"
+      SecRule TX:1 "@rx \s" "t:none,setvar:tx.hit=1"
+"#,
+        );
+        let req = get("/get", &[("Referer", "www.google.com;c$?at+/etc/passwd")]);
+        assert_eq!(ids(&rs, &req, b""), vec![1]);
+    }
+
+    #[test]
+    fn anomaly_scoring_blocks_when_on() {
+        let rs = rules(
+            r#"SecRuleEngine On
+SecRequestBodyAccess On
+SecDefaultAction "phase:2,log,auditlog,pass"
+SecRule ARGS "@rx (?i)union\s+select" "id:10,phase:2,block,log,setvar:tx.score=+5"
+SecRule TX:score "@ge 5" "id:20,phase:2,deny,status:403,log"
+"#,
+        );
+        let mut req = get("/?q=1%20UNION%20SELECT%20x", &[]);
+        let mut tx = Transaction::new(&rs, &req);
+        tx.process_request_headers();
+        tx.process_request_body(b"");
+        assert_eq!(
+            tx.interruption.as_ref().map(|i| (i.status, i.rule_id)),
+            Some((403, 20))
+        );
+        req.uri = "/?q=select%20a%20union".into();
+        let mut tx = Transaction::new(&rs, &req);
+        tx.process_request_headers();
+        tx.process_request_body(b"");
+        assert!(tx.interruption.is_none());
+    }
+
+    #[test]
+    fn exclusions_skip_and_ctl() {
+        let rs = rules(
+            r#"SecRuleEngine DetectionOnly
+SecRequestBodyAccess On
+SecRule ARGS|!ARGS:safe "@contains bad" "id:1,phase:2,pass,log"
+SecAction "id:2,phase:2,pass,nolog,ctl:ruleRemoveById=4,skipAfter:END"
+SecRule ARGS "@contains bad" "id:3,phase:2,pass,log"
+SecMarker END
+SecRule ARGS "@contains bad" "id:4,phase:2,pass,log"
+SecRule &ARGS "@eq 2" "id:5,phase:2,pass,log"
+SecRule ARGS_NAMES "@streq safe" "id:6,phase:2,pass,log"
+"#,
+        );
+        let req = get("/?safe=bad&other=fine", &[]);
+        assert_eq!(ids(&rs, &req, b""), vec![5, 6]);
+        let req = get("/?x=bad", &[]);
+        assert_eq!(ids(&rs, &req, b""), vec![1]);
+    }
+
+    #[test]
+    fn body_processors_feed_args() {
+        let rs = rules(
+            r#"SecRuleEngine DetectionOnly
+SecRequestBodyAccess On
+SecRule REQUEST_HEADERS:Content-Type "^application/json" "id:100,phase:1,pass,nolog,t:lowercase,ctl:requestBodyProcessor=JSON"
+SecRule ARGS:json.a.b "@streq x" "id:1,phase:2,pass,log"
+SecRule ARGS_POST:f "@streq 1 2" "id:2,phase:2,pass,log"
+SecRule FILES "@endsWith .php" "id:3,phase:2,pass,log"
+SecRule REQBODY_ERROR "!@eq 0" "id:4,phase:2,pass,log"
+"#,
+        );
+        let mut req = get("/", &[("Content-Type", "application/json")]);
+        req.method = "POST".into();
+        assert_eq!(ids(&rs, &req, br#"{"a":{"b":"x"}}"#), vec![1]);
+        assert_eq!(ids(&rs, &req, b"{nope"), vec![4]);
+        req.headers = vec![(
+            "Content-Type".into(),
+            b"application/x-www-form-urlencoded".to_vec(),
+        )];
+        assert_eq!(ids(&rs, &req, b"f=1+2"), vec![2]);
+        req.headers = vec![(
+            "Content-Type".into(),
+            b"multipart/form-data; boundary=B".to_vec(),
+        )];
+        let body = b"--B\r\nContent-Disposition: form-data; name=\"u\"; filename=\"s.php\"\r\n\r\nx\r\n--B--\r\n";
+        assert_eq!(ids(&rs, &req, body), vec![3]);
+    }
+}

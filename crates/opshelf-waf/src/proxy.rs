@@ -1,0 +1,744 @@
+//! The reverse proxy: rate limit, WAF phases 1-4 around one upstream, audit log, metrics,
+//! rule reload on SIGHUP.
+//!
+//! hyper 1 + hyper-util's pooled client (keep-alive) rather than pingora: the binary already
+//! serves axum on hyper, so the proxy adds no runtime and little compile time.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use http_body_util::BodyExt as _;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use crate::engine::{Request as WafRequest, Response as WafResponse, Transaction};
+use crate::rule::EngineMode;
+use crate::ruleset::RuleSet;
+use crate::{Config, Error, load_crs};
+
+/// The crs-setup opshelf generates from `[waf]` when the user has none.
+pub fn generated_setup(config: &Config) -> String {
+    format!(
+        "SecDefaultAction \"phase:1,log,auditlog,pass\"\n\
+         SecDefaultAction \"phase:2,log,auditlog,pass\"\n\
+         SecAction \"id:900000,phase:1,pass,t:none,nolog,setvar:tx.blocking_paranoia_level={pl}\"\n\
+         SecAction \"id:900110,phase:1,pass,t:none,nolog,setvar:tx.inbound_anomaly_score_threshold={inb},setvar:tx.outbound_anomaly_score_threshold={outb}\"\n\
+         SecAction \"id:900990,phase:1,pass,t:none,nolog,setvar:tx.crs_setup_version=4290\"\n",
+        pl = config.paranoia_level,
+        inb = config.inbound_anomaly_score_threshold,
+        outb = config.outbound_anomaly_score_threshold,
+    )
+}
+
+/// Loads the rules the proxy runs: recommended config, crs-setup, CRS, the user's exclusions.
+///
+/// # Errors
+/// The first rule-file error, or an unreadable crs-setup.
+pub fn load_rules(config: &Config) -> Result<RuleSet, Error> {
+    let Some(dir) = &config.rules_dir else {
+        return Err(Error::Config("waf.rules_dir is not set".to_owned()));
+    };
+    let setup = match &config.crs_setup {
+        Some(p) => std::fs::read_to_string(p)
+            .map_err(|e| Error::Config(format!("{}: {e}", p.display())))?,
+        None => generated_setup(config),
+    };
+    let mut rs = load_crs(dir, Some(&setup), "", &config.exclusion_files)?;
+    rs.settings.engine = EngineMode::parse(&config.mode).unwrap_or(EngineMode::On);
+    Ok(rs)
+}
+
+/// The client address: the peer, or — when the peer is a trusted proxy — the right-most
+/// `X-Forwarded-For` entry that is not one.
+pub fn client_ip(trusted: &[crate::operator::IpNet], peer: IpAddr, xff: Option<&str>) -> IpAddr {
+    if !trusted.iter().any(|n| n.contains(peer)) {
+        return peer;
+    }
+    let Some(xff) = xff else {
+        return peer;
+    };
+    for part in xff.rsplit(',') {
+        let Ok(ip) = part.trim().parse::<IpAddr>() else {
+            return peer;
+        };
+        if !trusted.iter().any(|n| n.contains(ip)) {
+            return ip;
+        }
+    }
+    peer
+}
+
+/// Fixed one-minute windows per client IP.
+pub struct RateLimiter {
+    per_minute: u32,
+    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+}
+
+impl RateLimiter {
+    pub fn new(per_minute: u32) -> Self {
+        Self {
+            per_minute,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `None` when allowed, else the seconds until the window resets.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Option<u64> {
+        if self.per_minute == 0 {
+            return None;
+        }
+        let window = Duration::from_secs(60);
+        let mut map = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+        if map.len() > 100_000 {
+            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+        }
+        let entry = map.entry(ip).or_insert((now, 0));
+        if now.duration_since(entry.0) >= window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.per_minute {
+            let left = window.saturating_sub(now.duration_since(entry.0));
+            return Some(left.as_secs().max(1));
+        }
+        entry.1 += 1;
+        None
+    }
+}
+
+/// The proxy's metrics.
+#[derive(Clone, Default)]
+struct WafMetrics {
+    requests: Counter,
+    blocked_by_rule: Family<Vec<(String, String)>, Counter>,
+    blocked_by_tag: Family<Vec<(String, String)>, Counter>,
+    rate_limited: Counter,
+    upstream_errors: Counter,
+    cpu: Option<Histogram>,
+}
+
+/// Appends ModSecurity-style JSON audit records, rotating the file at 64 MiB.
+struct AuditLog {
+    path: PathBuf,
+    file: Mutex<Option<std::fs::File>>,
+}
+
+impl AuditLog {
+    const ROTATE_BYTES: u64 = 64 << 20;
+
+    fn write(&self, record: &serde_json::Value) {
+        let mut guard = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        let too_big = guard
+            .as_ref()
+            .and_then(|f| f.metadata().ok())
+            .is_some_and(|m| m.len() > Self::ROTATE_BYTES);
+        if too_big {
+            *guard = None;
+            let _ = std::fs::rename(&self.path, self.path.with_extension("1"));
+        }
+        if guard.is_none() {
+            *guard = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&self.path)
+                .ok();
+        }
+        if let Some(f) = guard.as_mut() {
+            let mut line = record.to_string();
+            line.push('\n');
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                tracing::warn!(error = %e, path = %self.path.display(), "audit log write failed");
+            }
+        }
+    }
+}
+
+/// A route at run time.
+pub struct RouteRt {
+    host: Option<String>,
+    prefix: String,
+    upstream: Uri,
+    mode: EngineMode,
+    limiter: RateLimiter,
+}
+
+fn parse_upstream(key: &str, url: &str) -> Result<Uri, Error> {
+    let u: Uri = url
+        .parse()
+        .map_err(|e| Error::Config(format!("{key}: {e}")))?;
+    if u.scheme_str() != Some("http") || u.authority().is_none() {
+        return Err(Error::Config(format!(
+            "{key}: only http://host:port upstreams are supported so far"
+        )));
+    }
+    Ok(u)
+}
+
+/// The first route for `host` (port ignored, case-insensitive) and `path`.
+pub fn pick_route<'r>(
+    routes: &'r [RouteRt],
+    host: Option<&str>,
+    path: &str,
+) -> Option<&'r RouteRt> {
+    let host = host.map(|h| {
+        h.rsplit_once(':')
+            .filter(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            .map_or(h, |(h, _)| h)
+    });
+    routes.iter().find(|r| {
+        let host_ok = match (&r.host, host) {
+            (None, _) => true,
+            (Some(want), Some(h)) => want.eq_ignore_ascii_case(h),
+            (Some(_), None) => false,
+        };
+        host_ok && path.starts_with(r.prefix.as_str())
+    })
+}
+
+/// Shared proxy state.
+pub struct Proxy {
+    rules: RwLock<Arc<RuleSet>>,
+    trusted: Vec<crate::operator::IpNet>,
+    config: Config,
+    upstream: Uri,
+    client: Client<HttpConnector, Body>,
+    /// The configured routes, then the default one (host None, prefix "/").
+    routes: Vec<RouteRt>,
+    audit: Option<AuditLog>,
+    metrics: WafMetrics,
+    counter: AtomicU64,
+}
+
+impl Proxy {
+    /// # Errors
+    /// Rules that do not load, or a bad upstream URL.
+    pub fn new(config: &Config, metrics: &opshelf_core::Metrics) -> Result<Arc<Self>, Error> {
+        let rules = load_rules(config)?;
+        let default_mode = EngineMode::parse(&config.mode).unwrap_or(EngineMode::On);
+        let upstream = parse_upstream("waf.upstream", config.upstream.as_deref().unwrap_or(""))?;
+        let mut routes = Vec::new();
+        for (i, r) in config.routes.iter().enumerate() {
+            routes.push(RouteRt {
+                host: r.host.clone(),
+                prefix: r.path_prefix.clone(),
+                upstream: parse_upstream(&format!("waf.routes[{i}].upstream"), &r.upstream)?,
+                mode: r
+                    .mode
+                    .as_deref()
+                    .and_then(EngineMode::parse)
+                    .unwrap_or(default_mode),
+                limiter: RateLimiter::new(
+                    r.rate_limit_per_minute
+                        .unwrap_or(config.rate_limit_per_minute),
+                ),
+            });
+        }
+        routes.push(RouteRt {
+            host: None,
+            prefix: "/".to_owned(),
+            upstream: upstream.clone(),
+            mode: default_mode,
+            limiter: RateLimiter::new(config.rate_limit_per_minute),
+        });
+        let mut wm = WafMetrics {
+            cpu: Some(Histogram::new(exponential_buckets(0.000_05, 2.0, 14))),
+            ..Default::default()
+        };
+        metrics.register(
+            "waf_requests",
+            "Requests seen by the WAF proxy",
+            wm.requests.clone(),
+        );
+        metrics.register(
+            "waf_blocked_by_rule",
+            "Requests blocked, by the rule that blocked them",
+            wm.blocked_by_rule.clone(),
+        );
+        metrics.register(
+            "waf_blocked_by_tag",
+            "Requests blocked, by the tags of the rules that matched",
+            wm.blocked_by_tag.clone(),
+        );
+        metrics.register(
+            "waf_rate_limited",
+            "Requests refused by the per-IP rate limit",
+            wm.rate_limited.clone(),
+        );
+        metrics.register(
+            "waf_upstream_errors",
+            "Requests the upstream did not answer",
+            wm.upstream_errors.clone(),
+        );
+        if let Some(h) = wm.cpu.take() {
+            metrics.register(
+                "waf_cpu_seconds",
+                "WAF rule-evaluation time per request",
+                h.clone(),
+            );
+            wm.cpu = Some(h);
+        }
+        let audit = config.audit_log.as_ref().map(|p| AuditLog {
+            path: p.clone(),
+            file: Mutex::new(None),
+        });
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build_http();
+        let trusted = config
+            .trusted_proxies
+            .iter()
+            .filter_map(|p| crate::operator::IpNet::parse(p))
+            .collect();
+        Ok(Arc::new(Self {
+            rules: RwLock::new(Arc::new(rules)),
+            trusted,
+            config: config.clone(),
+            upstream,
+            client,
+            routes,
+            audit,
+            metrics: wm,
+            counter: AtomicU64::new(0),
+        }))
+    }
+
+    /// Reloads the rules; on error the old rules stay and the error is logged.
+    pub fn reload(&self) {
+        match load_rules(&self.config) {
+            Ok(rs) => {
+                let n = rs.rule_count;
+                *self.rules.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rs);
+                tracing::info!(rules = n, "waf rules reloaded");
+            }
+            Err(e) => tracing::error!(error = %e, "waf rules reload failed; keeping the old rules"),
+        }
+    }
+
+    fn current_rules(&self) -> Arc<RuleSet> {
+        self.rules
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+fn forbidden(status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::FORBIDDEN);
+    let body = format!(
+        "<html><head><title>{0}</title></head><body><h1>{0}</h1></body></html>\n",
+        status.canonical_reason().map_or_else(
+            || status.as_str().to_owned(),
+            |r| format!("{} {r}", status.as_u16())
+        )
+    );
+    (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
+}
+
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn version_str(v: axum::http::Version) -> &'static str {
+    match v {
+        axum::http::Version::HTTP_09 => "HTTP/0.9",
+        axum::http::Version::HTTP_10 => "HTTP/1.0",
+        axum::http::Version::HTTP_2 => "HTTP/2.0",
+        axum::http::Version::HTTP_3 => "HTTP/3.0",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// The handler every request of the WAF listener goes through.
+pub async fn handle(
+    State(p): State<Arc<Proxy>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    req: axum::extract::Request,
+) -> Response {
+    p.metrics.requests.inc();
+    let xff_in = req
+        .headers()
+        .get("x-forwarded-for")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let client = client_ip(&p.trusted, peer.ip(), xff_in.as_deref());
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| req.uri().host());
+    let Some(route) = pick_route(&p.routes, host, req.uri().path()) else {
+        return (StatusCode::NOT_FOUND, "no route\n").into_response();
+    };
+    if let Some(retry) = route.limiter.check(client, Instant::now()) {
+        p.metrics.rate_limited.inc();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, retry.to_string())],
+            "Too Many Requests\n",
+        )
+            .into_response();
+    }
+    let rules = p.current_rules();
+    let (parts, body) = req.into_parts();
+    let n = p.counter.fetch_add(1, Ordering::Relaxed);
+    let ereq = WafRequest {
+        method: parts.method.as_str().to_owned(),
+        uri: parts.uri.to_string(),
+        protocol: version_str(parts.version).to_owned(),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect(),
+        remote_addr: client.to_string(),
+        remote_port: peer.port(),
+        server_port: p.config.listen.port(),
+        unique_id: format!("{:x}{n:08x}", std::process::id()),
+    };
+    let mut cpu = Duration::ZERO;
+    let t0 = Instant::now();
+    let mut tx = Transaction::new(&rules, &ereq);
+    tx.engine = route.mode;
+    tx.process_request_headers();
+    cpu += t0.elapsed();
+    if tx.interruption.is_some() {
+        return p.finish(tx, &ereq, None, cpu);
+    }
+    let body = match body.collect().await {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "request body too large or unreadable\n",
+            )
+                .into_response();
+        }
+    };
+    let t0 = Instant::now();
+    tx.process_request_body(&body);
+    cpu += t0.elapsed();
+    if tx.interruption.is_some() {
+        return p.finish(tx, &ereq, None, cpu);
+    }
+
+    // Forward.
+    let path_and_query = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let upstream = &route.upstream;
+    let base = upstream.path().trim_end_matches('/');
+    let target = format!(
+        "{}://{}{}{}",
+        upstream.scheme_str().unwrap_or("http"),
+        upstream.authority().map_or("", |a| a.as_str()),
+        base,
+        path_and_query
+    );
+    let mut up = axum::http::Request::builder()
+        .method(parts.method.clone())
+        .uri(target);
+    for (k, v) in &parts.headers {
+        if HOP_BY_HOP.contains(&k.as_str()) || k == header::CONTENT_LENGTH {
+            continue;
+        }
+        up = up.header(k, v);
+    }
+    // Only a trusted proxy's X-Forwarded-For is passed on; otherwise it starts afresh.
+    let xff = match xff_in.as_deref() {
+        Some(prev) if p.trusted.iter().any(|n| n.contains(peer.ip())) => {
+            format!("{prev}, {}", peer.ip())
+        }
+        _ => peer.ip().to_string(),
+    };
+    up = up
+        .header("x-forwarded-for", xff)
+        .header("x-forwarded-proto", "http");
+    let Ok(up) = up.body(Body::from(body)) else {
+        return (StatusCode::BAD_REQUEST, "bad request\n").into_response();
+    };
+    let resp = match p.client.request(up).await {
+        Ok(r) => r,
+        Err(e) => {
+            p.metrics.upstream_errors.inc();
+            tracing::warn!(error = %e, "waf upstream request failed");
+            return (StatusCode::BAD_GATEWAY, "upstream unavailable\n").into_response();
+        }
+    };
+    let (mut rparts, rbody) = resp.into_parts();
+    let wresp = WafResponse {
+        status: rparts.status.as_u16(),
+        protocol: version_str(rparts.version).to_owned(),
+        headers: rparts
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.as_bytes().to_vec()))
+            .collect(),
+    };
+    let t0 = Instant::now();
+    tx.process_response_headers(&wresp);
+    cpu += t0.elapsed();
+    if tx.interruption.is_some() {
+        return p.finish(tx, &ereq, Some(wresp.status), cpu);
+    }
+    for h in HOP_BY_HOP {
+        rparts.headers.remove(*h);
+    }
+    let limit = rules.settings.response_body_limit as u64;
+    let small = rparts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        .is_some_and(|n| n <= limit);
+    let body = if tx.wants_response_body() && small {
+        let bytes = match rbody.collect().await {
+            Ok(b) => b.to_bytes(),
+            Err(_) => return (StatusCode::BAD_GATEWAY, "upstream body error\n").into_response(),
+        };
+        let t0 = Instant::now();
+        tx.process_response_body(&bytes);
+        cpu += t0.elapsed();
+        if tx.interruption.is_some() {
+            return p.finish(tx, &ereq, Some(wresp.status), cpu);
+        }
+        Body::from(bytes)
+    } else {
+        // Streamed through uninspected (not a text type, or larger than the limit).
+        Body::new(rbody)
+    };
+    let status = wresp.status;
+    let _ = p.finish(tx, &ereq, Some(status), cpu);
+    let mut out = Response::from_parts(rparts, body);
+    out.headers_mut().insert(
+        HeaderName::from_static("x-request-waf"),
+        HeaderValue::from_static("inspected"),
+    );
+    out
+}
+
+impl Proxy {
+    /// Phase 5, audit log and metrics; the response for an interrupted transaction.
+    fn finish(
+        &self,
+        mut tx: Transaction<'_>,
+        req: &WafRequest,
+        upstream_status: Option<u16>,
+        mut cpu: Duration,
+    ) -> Response {
+        let t0 = Instant::now();
+        tx.process_logging();
+        cpu += t0.elapsed();
+        if let Some(h) = &self.metrics.cpu {
+            h.observe(cpu.as_secs_f64());
+        }
+        let status = tx
+            .interruption
+            .as_ref()
+            .map_or(upstream_status.unwrap_or(0), |i| i.status);
+        if let Some(i) = &tx.interruption {
+            self.metrics
+                .blocked_by_rule
+                .get_or_create(&vec![("rule_id".to_owned(), i.rule_id.to_string())])
+                .inc();
+            let mut tags: Vec<&str> = tx
+                .matches
+                .iter()
+                .flat_map(|m| m.tags.iter().map(String::as_str))
+                .collect();
+            tags.sort_unstable();
+            tags.dedup();
+            for t in tags {
+                self.metrics
+                    .blocked_by_tag
+                    .get_or_create(&vec![("tag".to_owned(), t.to_owned())])
+                    .inc();
+            }
+        }
+        if tx.is_relevant() && !tx.audit_engine.eq_ignore_ascii_case("off") {
+            if let Some(a) = &self.audit {
+                a.write(&audit_record(&tx, req, status));
+            }
+        }
+        match &tx.interruption {
+            Some(i) => forbidden(i.status),
+            None => StatusCode::OK.into_response(),
+        }
+    }
+}
+
+/// A ModSecurity v3 JSON audit-log record (`SecAuditLogFormat JSON`).
+fn audit_record(tx: &Transaction<'_>, req: &WafRequest, status: u16) -> serde_json::Value {
+    let now = time::OffsetDateTime::now_utc();
+    let ts = now
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    let headers: serde_json::Map<String, serde_json::Value> = req
+        .headers
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                serde_json::Value::String(String::from_utf8_lossy(v).into_owned()),
+            )
+        })
+        .collect();
+    let messages: Vec<serde_json::Value> = tx
+        .matches
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "message": m.msg,
+                "details": {
+                    "match": format!("Matched \"{}\" within {}", crate::engine::log_escape(&m.matched_data), m.matched_var_name),
+                    "reference": "",
+                    "ruleId": m.id.to_string(),
+                    "file": m.file,
+                    "lineNumber": m.line.to_string(),
+                    "data": m.logdata,
+                    "severity": m.severity.map(|s| s.to_string()).unwrap_or_default(),
+                    "ver": "",
+                    "rev": "",
+                    "tags": m.tags,
+                    "maturity": "0",
+                    "accuracy": "0"
+                }
+            })
+        })
+        .collect();
+    let (path, query) = req.uri.split_once('?').unwrap_or((req.uri.as_str(), ""));
+    let _ = query;
+    serde_json::json!({
+        "transaction": {
+            "client_ip": req.remote_addr,
+            "time_stamp": ts,
+            "server_id": "opshelf",
+            "client_port": req.remote_port,
+            "host_ip": "",
+            "host_port": req.server_port,
+            "unique_id": req.unique_id,
+            "request": {
+                "method": req.method,
+                "http_version": req.protocol.trim_start_matches("HTTP/"),
+                "uri": req.uri,
+                "path": path,
+                "headers": headers
+            },
+            "response": { "http_code": status },
+            "producer": {
+                "modsecurity": "opshelf-waf (SecLang engine)",
+                "connector": "opshelf",
+                "secrules_engine": format!("{:?}", tx.engine),
+                "components": ["OWASP_CRS/4"]
+            },
+            "messages": messages
+        }
+    })
+}
+
+/// Builds the WAF router and the SIGHUP reload task.
+///
+/// # Errors
+/// Rules that do not load or a bad upstream.
+pub fn router(config: &Config, ctx: &opshelf_core::Context) -> Result<axum::Router, Error> {
+    let proxy = Proxy::new(config, &ctx.metrics)?;
+    tracing::info!(rules = proxy.current_rules().rule_count, upstream = %proxy.upstream, "waf rules loaded");
+    #[cfg(unix)]
+    {
+        let p = proxy.clone();
+        let shutdown = ctx.shutdown.clone();
+        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        {
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = hup.recv() => p.reload(),
+                        () = shutdown.wait() => break,
+                    }
+                }
+            });
+        }
+    }
+    Ok(axum::Router::new().fallback(handle).with_state(proxy))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ip_from_trusted_proxies_only() {
+        let trusted = vec![crate::operator::IpNet::parse("10.0.0.0/8").unwrap()];
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        // An untrusted peer's header is ignored.
+        assert_eq!(
+            client_ip(&trusted, ip("203.0.113.5"), Some("1.2.3.4")),
+            ip("203.0.113.5")
+        );
+        // Behind trusted proxies: the right-most untrusted entry.
+        assert_eq!(
+            client_ip(
+                &trusted,
+                ip("10.0.0.2"),
+                Some("1.2.3.4, 198.51.100.7, 10.0.0.9")
+            ),
+            ip("198.51.100.7")
+        );
+        assert_eq!(client_ip(&trusted, ip("10.0.0.2"), None), ip("10.0.0.2"));
+        assert_eq!(
+            client_ip(&trusted, ip("10.0.0.2"), Some("garbage")),
+            ip("10.0.0.2")
+        );
+    }
+
+    #[test]
+    fn routes_by_host_and_prefix() {
+        let rt = |host: Option<&str>, prefix: &str, up: &str| RouteRt {
+            host: host.map(str::to_owned),
+            prefix: prefix.to_owned(),
+            upstream: up.parse().unwrap(),
+            mode: EngineMode::On,
+            limiter: RateLimiter::new(0),
+        };
+        let routes = vec![
+            rt(Some("api.example.com"), "/v1", "http://a:1"),
+            rt(None, "/static", "http://b:2"),
+            rt(None, "/", "http://c:3"),
+        ];
+        let up = |h: Option<&str>, p: &str| pick_route(&routes, h, p).unwrap().upstream.to_string();
+        assert_eq!(up(Some("API.example.com:8080"), "/v1/x"), "http://a:1/");
+        assert_eq!(up(Some("other"), "/v1/x"), "http://c:3/");
+        assert_eq!(up(Some("api.example.com"), "/static/a.css"), "http://b:2/");
+        assert_eq!(up(None, "/"), "http://c:3/");
+    }
+
+    #[test]
+    fn rate_limit_windows_per_ip() {
+        let rl = RateLimiter::new(100);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        let t = Instant::now();
+        for _ in 0..100 {
+            assert_eq!(rl.check(a, t), None);
+        }
+        assert!(rl.check(a, t).is_some());
+        assert_eq!(rl.check(b, t), None);
+        assert_eq!(rl.check(a, t + Duration::from_secs(61)), None);
+    }
+}
