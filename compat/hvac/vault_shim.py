@@ -4,33 +4,21 @@
 hvac's ServerManager runs `vault -version` and `vault server -config=<file>` (the HCL config
 translated to JSON, with `backend "inmem"` and a TLS `listener "tcp"`). This shim translates
 that config into an opshelf.toml (storage: a fresh SQLite file in a temp dir, the moral
-equivalent of inmem), starts the real opshelf binary ($OPSHELF_BIN) on a loopback port, and
-terminates TLS in front of it with the certificate and key the config names (opshelf's
-listener speaks plain HTTP today). Every request is answered by opshelf; the shim only
-moves bytes.
+equivalent of inmem; the listener's address, tls_cert_file and tls_key_file as they are) and
+runs the real opshelf binary ($OPSHELF_BIN), which serves hvac directly, TLS included.
 """
 
-import asyncio
 import ctypes
 import json
 import os
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import tempfile
 import time
 
 VERSION = os.environ.get("OPSHELF_VAULT_VERSION", "1.17.0")
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def load_config(path):
@@ -61,40 +49,6 @@ def die_with_parent():
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-async def pipe(reader, writer):
-    try:
-        while True:
-            data = await reader.read(65536)
-            if not data:
-                break
-            writer.write(data)
-            await writer.drain()
-    except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
-        pass
-    finally:
-        try:
-            writer.close()
-        except Exception:
-            pass
-
-
-async def serve_tls(host, port, backend_port, cert, key):
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(cert, key)
-
-    async def handle(client_reader, client_writer):
-        try:
-            up_reader, up_writer = await asyncio.open_connection("127.0.0.1", backend_port)
-        except OSError:
-            client_writer.close()
-            return
-        await asyncio.gather(pipe(client_reader, up_writer), pipe(up_reader, client_writer))
-
-    server = await asyncio.start_server(handle, host, port, ssl=ctx if cert else None)
-    async with server:
-        await server.serve_forever()
-
-
 def server(argv):
     cfg_path = None
     for a in argv:
@@ -117,9 +71,10 @@ def server(argv):
         return 2
     example = subprocess.run([opshelf, "config", "example"], capture_output=True, text=True).stdout
     work = tempfile.mkdtemp(prefix="opshelf-vault-shim-")
-    backend_port = free_port()
     lines = [f'data_dir = "{work}/data"', "[admin]", 'listen = "127.0.0.1:0"', "[secrets]", "enabled = true",
-             f'listen = "127.0.0.1:{backend_port}"']
+             f'listen = "{host}:{port}"']
+    if cert and key:
+        lines += [f'tls_cert_file = "{os.path.abspath(cert)}"', f'tls_key_file = "{os.path.abspath(key)}"']
     for ttl in ("default_lease_ttl", "max_lease_ttl"):
         if ttl in cfg:
             lines.append(f'{ttl} = "{cfg[ttl]}"')
@@ -149,16 +104,13 @@ def server(argv):
             print(f"vault shim: opshelf exited with {child.returncode}; see {work}/opshelf.log", file=sys.stderr)
             return 1
         try:
-            socket.create_connection(("127.0.0.1", backend_port), timeout=0.2).close()
+            socket.create_connection((host, int(port)), timeout=0.2).close()
             break
         except OSError:
             time.sleep(0.05)
-    print(f"==> opshelf (Vault API) listening on {addr} -> 127.0.0.1:{backend_port}", flush=True)
-    try:
-        asyncio.run(serve_tls(host, int(port), backend_port, cert, key))
-    finally:
-        stop()
-    return 0
+    print(f"==> opshelf (Vault API) listening on {addr}{' (TLS)' if cert else ''}", flush=True)
+    child.wait()
+    return child.returncode
 
 
 def main(argv):

@@ -126,29 +126,43 @@ async fn record(
     res
 }
 
-/// Serve `router` on `listener` until `shutdown` fires, then stop accepting, let in-flight
-/// requests finish for at most `grace`, and return.
+/// Serve `router` on `listener` (over TLS when `tls` is given) until `shutdown` fires, then
+/// stop accepting, let in-flight requests finish for at most `grace`, and return.
 ///
 /// # Errors
 /// Only when accepting fails at the OS level.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: Shutdown,
     grace: Duration,
 ) -> std::io::Result<()> {
     let stop = shutdown.clone();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move { stop.wait().await });
+    let graceful = async move { stop.wait().await };
+    let app = router.into_make_service_with_connect_info::<SocketAddr>();
+    let server = async {
+        match tls {
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(graceful)
+                    .await
+            }
+            Some(config) => {
+                use axum::serve::ListenerExt;
+                // `tap_io` only so that axum's `ConnectInfo<SocketAddr>` applies to it.
+                let tls = crate::tls::TlsListener::new(listener, config, shutdown.clone())?
+                    .tap_io(|_| ());
+                axum::serve(tls, app).with_graceful_shutdown(graceful).await
+            }
+        }
+    };
     let deadline = async {
         shutdown.wait().await;
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        r = server.into_future() => r,
+        r = server => r,
         () = deadline => {
             tracing::warn!(grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
                 "grace period over; dropping connections still open");
@@ -263,6 +277,7 @@ mod tests {
         let server = tokio::spawn(serve(
             listener,
             router,
+            None,
             shutdown.clone(),
             Duration::from_secs(5),
         ));

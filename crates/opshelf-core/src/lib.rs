@@ -11,6 +11,7 @@ pub mod http;
 pub mod metrics;
 pub mod shutdown;
 pub mod storage;
+pub mod tls;
 pub mod token;
 
 use std::path::PathBuf;

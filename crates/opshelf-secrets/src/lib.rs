@@ -53,6 +53,9 @@ pub struct Config {
     /// A file audit device from the config (besides those enabled with `sys/audit`):
     /// one JSON line per request and response, values HMAC-ed.
     pub audit_file: Option<PathBuf>,
+    /// TLS like Vault's `tcp` listener: a PEM certificate chain and its key. Both or neither.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 impl Default for Config {
@@ -66,16 +69,30 @@ impl Default for Config {
             default_lease_ttl: "768h".to_owned(),
             max_lease_ttl: "768h".to_owned(),
             audit_file: None,
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
 
 impl Config {
+    /// The listener's TLS files, if TLS is configured.
+    ///
+    /// # Errors
+    /// Only one of `tls_cert_file` / `tls_key_file` is set.
+    pub fn tls(&self) -> Result<Option<opshelf_core::tls::TlsFiles>, ConfigError> {
+        opshelf_core::tls::TlsFiles::from_pair(
+            self.tls_cert_file.as_ref(),
+            self.tls_key_file.as_ref(),
+        )
+    }
+
     /// Check the settings.
     ///
     /// # Errors
     /// A [`ConfigError`] naming the key relative to `[secrets]`.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.tls()?;
         let Some(default_ttl) =
             util::parse_duration_str(&self.default_lease_ttl).filter(|d| *d >= 0)
         else {
@@ -127,6 +144,9 @@ max_lease_ttl = "768h"
 # A file audit device (like `vault audit enable file`): one JSON line per request and
 # response, every string value replaced by hmac-sha256:<hex>. Unset: none from the config.
 # audit_file = "/var/log/opshelf/secrets-audit.log"
+# TLS, like Vault's listener "tcp" (clients then use VAULT_ADDR=https://...). Both or neither.
+# tls_cert_file = "/etc/opshelf/tls/vault.crt"
+# tls_key_file = "/etc/opshelf/tls/vault.key"
 "#;
 
 /// Largest request body (Vault's default `max_request_size` is 32 MiB; 1 MiB is plenty for

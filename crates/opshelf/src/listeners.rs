@@ -24,6 +24,8 @@ pub struct Listener {
     pub key: &'static str,
     pub addr: SocketAddr,
     pub limits: Limits,
+    /// Serve over TLS with these files (`None`: plain HTTP).
+    pub tls: Option<opshelf_core::tls::TlsFiles>,
     /// Builds the capability's router (runs after every socket is bound).
     pub start: Box<dyn FnOnce(Context) -> StartFuture + Send>,
 }
@@ -59,6 +61,8 @@ pub fn table(config: &Config) -> Vec<Listener> {
             key: "secrets.listen",
             addr: c.listen,
             limits: limits(config, Some(opshelf_secrets::MAX_BODY_BYTES)),
+            // validate() has checked the pair already.
+            tls: c.tls().ok().flatten(),
             start: Box::new(move |ctx| {
                 Box::pin(async move { Ok(opshelf_secrets::start(&c, &ctx).await?) })
             }),
@@ -73,6 +77,7 @@ pub fn table(config: &Config) -> Vec<Listener> {
             key: "flags.listen",
             addr: c.listen,
             limits: limits(config, Some(opshelf_flags::MAX_BODY_BYTES)),
+            tls: None,
             start: Box::new(move |ctx| {
                 Box::pin(async move { Ok(opshelf_flags::start(&c, &ctx).await?) })
             }),
@@ -88,6 +93,7 @@ pub fn table(config: &Config) -> Vec<Listener> {
             key: "waf.listen",
             addr: c.listen,
             limits: limits(config, Some(opshelf_waf::MAX_BODY_BYTES)),
+            tls: None,
             start: Box::new(move |ctx| {
                 Box::pin(async move { Ok(opshelf_waf::start(&c, &ctx).await?) })
             }),

@@ -38,7 +38,15 @@ pub async fn run(loaded: Loaded, args: Args) -> anyhow::Result<ExitCode> {
     let mut planned = Vec::new();
     for l in listeners::table(&config) {
         let socket = bind(l.addr, l.key, &loaded).await?;
-        planned.push((l, socket));
+        let tls = match &l.tls {
+            None => None,
+            Some(files) => Some(files.load().map_err(|e| {
+                let section = l.key.split('.').next().unwrap_or(l.key);
+                let e = e.in_section(section);
+                anyhow::anyhow!("{}: {e}", loaded.origin(&e.key))
+            })?),
+        };
+        planned.push((l, socket, tls));
     }
 
     // 2. Storage.
@@ -54,7 +62,7 @@ pub async fn run(loaded: Loaded, args: Args) -> anyhow::Result<ExitCode> {
     };
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let readiness = Readiness::default();
-    for (l, _) in &planned {
+    for (l, _, _) in &planned {
         readiness.expect(l.name);
     }
 
@@ -75,12 +83,13 @@ pub async fn run(loaded: Loaded, args: Args) -> anyhow::Result<ExitCode> {
         "admin",
         admin,
         admin_router,
+        None,
         ctx.shutdown.clone(),
         grace,
     ));
 
     // 4. Capabilities.
-    for (l, socket) in planned {
+    for (l, socket, tls) in planned {
         let router = (l.start)(ctx.clone())
             .await
             .with_context(|| format!("starting {}", l.name))?;
@@ -90,6 +99,7 @@ pub async fn run(loaded: Loaded, args: Args) -> anyhow::Result<ExitCode> {
             l.name,
             socket,
             router,
+            tls,
             ctx.shutdown.clone(),
             grace,
         ));
@@ -194,10 +204,11 @@ async fn serve_named(
     name: &'static str,
     socket: TcpListener,
     router: axum::Router,
+    tls: Option<std::sync::Arc<opshelf_core::tls::ServerConfig>>,
     shutdown: Shutdown,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let r = serve(socket, router, shutdown, grace).await;
+    let r = serve(socket, router, tls, shutdown, grace).await;
     tracing::debug!(listener = name, "listener closed");
     r
 }

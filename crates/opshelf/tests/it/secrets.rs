@@ -404,3 +404,91 @@ async fn secrets_audit_file_from_config_logs_hmaced_entries() {
     assert!(!text.contains(MARKER) && !text.contains("e2e-root"));
     assert!(text.contains("hmac-sha256:"));
 }
+
+/// `tls_cert_file` / `tls_key_file`: the Vault API over HTTPS (as hvac's harness and
+/// `VAULT_ADDR=https://...` use it); plain HTTP on that port gets no answer.
+#[tokio::test]
+async fn secrets_serves_over_tls_with_the_configured_certificate() {
+    let tls = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../testdata/tls");
+    let config = format!(
+        "[secrets]\nenabled = true\ntls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+        tls.join("cert.pem").display(),
+        tls.join("key.pem").display()
+    );
+    let srv = Server::start_with(&config, dev_options(None)).await;
+    let base = srv.url("secrets").replacen("http://", "https://", 1);
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(tls.join("cert.pem")).unwrap()).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let res = https
+        .post(format!("{base}/v1/secret/data/tls"))
+        .header("X-Vault-Token", "e2e-root")
+        .json(&json!({"data": {"k": "v"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let read: Value = https
+        .get(format!("{base}/v1/secret/data/tls"))
+        .header("X-Vault-Token", "e2e-root")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["data"]["data"]["k"], "v");
+    // Plain HTTP to the TLS port is not served.
+    let plain = reqwest::Client::new()
+        .get(format!("{}/v1/sys/health", srv.url("secrets")))
+        .timeout(std::time::Duration::from_secs(5))
+        .send()
+        .await;
+    assert!(plain.is_err(), "{plain:?}");
+}
+
+/// Half a TLS pair is a config error naming the missing key; an unreadable certificate
+/// stops `serve` before anything starts, naming the setting and the file.
+#[test]
+fn secrets_tls_config_errors_name_key_and_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("half.toml"),
+        "[secrets]\ntls_cert_file = \"/nonexistent/cert.pem\"\n",
+    )
+    .unwrap();
+    let out = Command::new(crate::support::bin())
+        .args(["--config", "half.toml", "config", "check"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("half.toml") && err.contains("secrets.tls_key_file"),
+        "{err}"
+    );
+
+    std::fs::write(dir.path().join("junk.pem"), "not a certificate\n").unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "data_dir = \"data\"\n[admin]\nlisten = \"127.0.0.1:0\"\n[secrets]\nlisten = \"127.0.0.1:0\"\ntls_cert_file = \"junk.pem\"\ntls_key_file = \"junk.pem\"\n",
+    )
+    .unwrap();
+    let out = Command::new(crate::support::bin())
+        .args(["--config", "bad.toml", "serve"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.toml")
+            && err.contains("secrets.tls_cert_file")
+            && err.contains("junk.pem"),
+        "{err}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing may start");
+}
