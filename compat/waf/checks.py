@@ -75,6 +75,19 @@ def forwarded():
 check("x-forwarded-headers", forwarded)
 
 
+def forwarded_spoof():
+    # An untrusted client's own X-Forwarded-* never reach the upstream: it would let anyone
+    # choose the address the application logs and rate-limits.
+    spoof = dict(H, **{"X-Forwarded-For": "6.6.6.6", "X-Forwarded-Proto": "https"})
+    r = session.get(base + "/echo?x=2", headers=spoof, timeout=20)
+    h = r.json()["headers"]
+    ok = r.status_code == 200 and h.get("x-forwarded-for") == "127.0.0.1" and h.get("x-forwarded-proto") == "http"
+    return ok, f"{r.status_code} {h}"
+
+
+check("x-forwarded-not-spoofable", forwarded_spoof)
+
+
 def body_passes():
     r = session.post(base + "/echo", data={"a": "1", "b": "two words"}, headers=H, timeout=20)
     return r.json()["body"] == "a=1&b=two+words", r.text

@@ -13,7 +13,7 @@ class Echo(BaseHTTPRequestHandler):
             {
                 "method": self.command,
                 "path": self.path,
-                "headers": {k.lower(): v for k, v in self.headers.items()},
+                "headers": {k.lower(): ", ".join(self.headers.get_all(k)) for k in self.headers.keys()},
                 "body": body.decode("latin-1"),
             }
         ).encode()

@@ -57,6 +57,10 @@ pub struct Config {
     pub trusted_proxies: Vec<String>,
     /// Routes tried in order before the default (`upstream`, `mode`, `rate_limit_per_minute`).
     pub routes: Vec<Route>,
+    /// Terminate TLS here (what nginx's `ssl_certificate` / `ssl_certificate_key` did): a PEM
+    /// certificate chain and its key. Both or neither.
+    pub tls_cert_file: Option<PathBuf>,
+    pub tls_key_file: Option<PathBuf>,
 }
 
 /// `[[waf.routes]]`: requests for `host` (any when unset) under `path_prefix` go to `upstream`.
@@ -101,15 +105,31 @@ impl Default for Config {
             audit_log: None,
             trusted_proxies: Vec::new(),
             routes: Vec::new(),
+            tls_cert_file: None,
+            tls_key_file: None,
         }
     }
 }
 
 impl Config {
+    /// The listener's TLS files, if TLS is configured.
+    ///
     /// # Errors
-    /// A setting out of range, or an upstream without the CRS rules directory.
+    /// Only one of `tls_cert_file` / `tls_key_file` is set.
+    pub fn tls(
+        &self,
+    ) -> Result<Option<opshelf_core::tls::TlsFiles>, opshelf_core::config::ConfigError> {
+        opshelf_core::tls::TlsFiles::from_pair(
+            self.tls_cert_file.as_ref(),
+            self.tls_key_file.as_ref(),
+        )
+    }
+
+    /// # Errors
+    /// A setting out of range, a half TLS pair, or an upstream without the CRS rules directory.
     pub fn validate(&self) -> Result<(), opshelf_core::config::ConfigError> {
         use opshelf_core::config::ConfigError;
+        self.tls()?;
         if rule::EngineMode::parse(&self.mode).is_none() {
             return Err(ConfigError::new("mode", "On, DetectionOnly or Off"));
         }
@@ -213,6 +233,9 @@ trusted_proxies = []
 # mode = "DetectionOnly"
 # rate_limit_per_minute = 600
 routes = []
+# Terminate HTTPS here (nginx's ssl_certificate / ssl_certificate_key). Both or neither.
+# tls_cert_file = "/etc/opshelf/tls/site.crt"
+# tls_key_file = "/etc/opshelf/tls/site.key"
 "#;
 
 /// Largest request body the core accepts for this listener.

@@ -398,11 +398,26 @@ pub async fn handle(
             .into_response();
     }
     let rules = p.current_rules();
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // HTTP/2 (over TLS, by ALPN) carries the host in `:authority` and an absolute URI: give
+    // the rules and the upstream what an HTTP/1.1 request line and Host header would say,
+    // as nginx does.
+    if !parts.headers.contains_key(header::HOST) {
+        if let Some(v) = parts
+            .uri
+            .authority()
+            .and_then(|a| header::HeaderValue::from_str(a.as_str()).ok())
+        {
+            parts.headers.insert(header::HOST, v);
+        }
+    }
     let n = p.counter.fetch_add(1, Ordering::Relaxed);
     let ereq = WafRequest {
         method: parts.method.as_str().to_owned(),
-        uri: parts.uri.to_string(),
+        uri: match parts.uri.path_and_query() {
+            Some(pq) if parts.version == axum::http::Version::HTTP_2 => pq.as_str().to_owned(),
+            _ => parts.uri.to_string(),
+        },
         protocol: version_str(parts.version).to_owned(),
         headers: parts
             .headers
@@ -455,7 +470,13 @@ pub async fn handle(
         .method(parts.method.clone())
         .uri(target);
     for (k, v) in &parts.headers {
-        if HOP_BY_HOP.contains(&k.as_str()) || k == header::CONTENT_LENGTH {
+        // X-Forwarded-* are rebuilt below: a client must not choose what the upstream
+        // believes about its address or scheme.
+        if HOP_BY_HOP.contains(&k.as_str())
+            || k == header::CONTENT_LENGTH
+            || k == "x-forwarded-for"
+            || k == "x-forwarded-proto"
+        {
             continue;
         }
         up = up.header(k, v);
@@ -467,9 +488,14 @@ pub async fn handle(
         }
         _ => peer.ip().to_string(),
     };
+    let proto = if p.config.tls_cert_file.is_some() {
+        "https"
+    } else {
+        "http"
+    };
     up = up
         .header("x-forwarded-for", xff)
-        .header("x-forwarded-proto", "http");
+        .header("x-forwarded-proto", proto);
     let Ok(up) = up.body(Body::from(body)) else {
         return (StatusCode::BAD_REQUEST, "bad request\n").into_response();
     };

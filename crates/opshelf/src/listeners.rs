@@ -93,7 +93,7 @@ pub fn table(config: &Config) -> Vec<Listener> {
             key: "waf.listen",
             addr: c.listen,
             limits: limits(config, Some(opshelf_waf::MAX_BODY_BYTES)),
-            tls: None,
+            tls: c.tls().ok().flatten(),
             start: Box::new(move |ctx| {
                 Box::pin(async move { Ok(opshelf_waf::start(&c, &ctx).await?) })
             }),

@@ -122,7 +122,13 @@ impl Server {
                     self.log.join("\n")
                 );
             }
-            if let Some(admin) = self.addrs.get("admin") {
+            // The "ready" line comes after every "listening" line on the same stderr, so
+            // once it has been read every listener's address is known (a 200 from /readyz
+            // alone can arrive before the reader thread has passed those lines on).
+            let logged_ready = self.log.iter().any(|l| {
+                serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["message"] == "ready")
+            });
+            if let (true, Some(admin)) = (logged_ready, self.addrs.get("admin")) {
                 if let Ok(r) = reqwest::get(format!("http://{admin}/readyz")).await {
                     if r.status() == 200 {
                         self.drain();

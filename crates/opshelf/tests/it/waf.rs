@@ -404,3 +404,43 @@ async fn waf_routes_choose_upstream_and_mode() {
     );
     assert!(log.contains("\"secrules_engine\":\"DetectionOnly\""));
 }
+
+/// With `tls_cert_file` / `tls_key_file` the proxy terminates HTTPS (nginx's job before) and
+/// inspects what it decrypts: an attack over TLS is refused like one over plain HTTP.
+#[tokio::test]
+async fn waf_terminates_tls_and_still_inspects() {
+    let up = upstream().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tls = repo_root().join("testdata/tls");
+    let config = format!(
+        "{}tls_cert_file = \"{}\"\ntls_key_file = \"{}\"\n",
+        waf_config(&up, &dir.path().join("audit.log"), 0),
+        tls.join("cert.pem").display(),
+        tls.join("key.pem").display()
+    );
+    let srv = support::Server::start(&config).await;
+    let base = srv.url("waf").replacen("http://", "https://", 1);
+    let ca = reqwest::Certificate::from_pem(&std::fs::read(tls.join("cert.pem")).unwrap()).unwrap();
+    let https = reqwest::Client::builder()
+        .add_root_certificate(ca)
+        .build()
+        .unwrap();
+    let get = |path: &str| {
+        https
+            .get(format!("{base}{path}"))
+            .header(
+                "User-Agent",
+                "Mozilla/5.0 (X11; Linux x86_64) Firefox/120.0",
+            )
+            .header("Accept", "text/html")
+            .send()
+    };
+    assert_eq!(get("/products?page=2").await.unwrap().status(), 200);
+    assert_eq!(
+        get("/search?id=1%27%20OR%20%271%27%3D%271")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+}
