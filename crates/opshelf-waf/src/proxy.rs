@@ -257,33 +257,33 @@ impl Proxy {
             ..Default::default()
         };
         metrics.register(
-            "waf_requests",
+            "opshelf_waf_requests",
             "Requests seen by the WAF proxy",
             wm.requests.clone(),
         );
         metrics.register(
-            "waf_blocked_by_rule",
+            "opshelf_waf_blocked_by_rule",
             "Requests blocked, by the rule that blocked them",
             wm.blocked_by_rule.clone(),
         );
         metrics.register(
-            "waf_blocked_by_tag",
+            "opshelf_waf_blocked_by_tag",
             "Requests blocked, by the tags of the rules that matched",
             wm.blocked_by_tag.clone(),
         );
         metrics.register(
-            "waf_rate_limited",
+            "opshelf_waf_rate_limited",
             "Requests refused by the per-IP rate limit",
             wm.rate_limited.clone(),
         );
         metrics.register(
-            "waf_upstream_errors",
+            "opshelf_waf_upstream_errors",
             "Requests the upstream did not answer",
             wm.upstream_errors.clone(),
         );
         if let Some(h) = wm.cpu.take() {
             metrics.register(
-                "waf_cpu_seconds",
+                "opshelf_waf_cpu_seconds",
                 "WAF rule-evaluation time per request",
                 h.clone(),
             );
