@@ -1384,6 +1384,88 @@ mod tests {
         }
     }
 
+    const ALL_KINDS: [Kind; 19] = [
+        Kind::Requirements,
+        Kind::Pipfile,
+        Kind::Poetry,
+        Kind::Pdm,
+        Kind::Uv,
+        Kind::Pylock,
+        Kind::NpmLock,
+        Kind::Yarn,
+        Kind::Pnpm,
+        Kind::Bun,
+        Kind::Cargo,
+        Kind::GoMod,
+        Kind::Gemfile,
+        Kind::Composer,
+        Kind::Gradle,
+        Kind::Pom,
+        Kind::NuGet,
+        Kind::Pub,
+        Kind::Mix,
+    ];
+
+    /// Lockfiles are untrusted input: every parser, fed every fixture (of any format) cut
+    /// short and with bytes replaced by structural characters, returns packages or an error
+    /// and never panics. A deterministic, stable-Rust stand-in for a fuzzing run.
+    #[test]
+    fn no_parser_panics_on_mangled_lockfiles() {
+        let mut files = Vec::new();
+        let mut stack = vec![fixtures_root().join("fixtures")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("fixtures dir").flatten() {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if let Ok(text) = std::fs::read_to_string(&p) {
+                    files.push((p, text));
+                }
+            }
+        }
+        assert!(files.len() > 150, "only {} fixtures found", files.len());
+        let no_includes = |_: &Path| Err(std::io::Error::other("no includes in this test"));
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            usize::try_from(seed % 1_000_003).unwrap_or(0)
+        };
+        const NOISE: &[u8] = b"\"{}[]:,=\n '#@/\\-0";
+        let mut parses = 0;
+        for (path, text) in &files {
+            let mut variants = vec![text.clone()];
+            for _ in 0..4 {
+                let mut cut = next() % (text.len() + 1);
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                variants.push(text[..cut].to_owned());
+            }
+            for _ in 0..4 {
+                let mut bytes = text.clone().into_bytes();
+                for _ in 0..8 {
+                    if bytes.is_empty() {
+                        break;
+                    }
+                    let i = next() % bytes.len();
+                    if bytes[i].is_ascii() {
+                        bytes[i] = NOISE[next() % NOISE.len()];
+                    }
+                }
+                variants.push(String::from_utf8(bytes).expect("ASCII swaps keep UTF-8"));
+            }
+            for v in &variants {
+                for kind in ALL_KINDS {
+                    let _ = parse(kind, path, v, &no_includes);
+                    parses += 1;
+                }
+            }
+        }
+        assert!(parses > 20_000, "{parses}");
+    }
+
     /// Fixtures whose derived expectation is an extraction artefact, with the reason.
     const KNOWN_BAD_EXPECTATIONS: &[(&str, &str)] = &[(
         "npm/nested-dependencies-dup.v1.json",
