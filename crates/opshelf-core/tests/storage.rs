@@ -70,6 +70,7 @@ storage_suite!(
     compare_and_swap_semantics,
     transaction_is_all_or_nothing,
     concurrent_cas_increments_lose_nothing,
+    concurrent_writes_each_apply_or_not_on_their_own,
     binary_and_unicode_values_round_trip,
 );
 
@@ -221,6 +222,44 @@ async fn concurrent_cas_increments_lose_nothing(s: DynStorage) {
         s.get(&n, "counter").await.unwrap().as_deref(),
         Some(&b"40"[..])
     );
+}
+
+/// Many writers at once (the SQLite backend commits them in groups): every acknowledged put
+/// is there, and a transaction whose check fails writes nothing even when it shares a group
+/// with writes that succeed.
+async fn concurrent_writes_each_apply_or_not_on_their_own(s: DynStorage) {
+    let n = Arc::new(ns("group"));
+    let mut tasks = Vec::new();
+    for i in 0..32 {
+        let (s, n) = (Arc::clone(&s), Arc::clone(&n));
+        tasks.push(tokio::spawn(async move {
+            if i % 2 == 0 {
+                s.put(&n, &format!("ok/{i:02}"), b"v").await.unwrap();
+                true
+            } else {
+                let ops = [
+                    TxnOp::Put {
+                        key: format!("never/{i:02}"),
+                        value: b"x".to_vec(),
+                    },
+                    TxnOp::Check {
+                        key: "absent-guard".to_owned(),
+                        expected: Some(b"nope".to_vec()),
+                    },
+                ];
+                s.transaction(&n, &ops).await.unwrap()
+            }
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 16);
+    assert_eq!(s.list(&n, "ok/").await.unwrap().len(), 16);
+    assert!(s.list(&n, "never/").await.unwrap().is_empty());
 }
 
 async fn binary_and_unicode_values_round_trip(s: DynStorage) {

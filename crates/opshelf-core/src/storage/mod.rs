@@ -38,6 +38,9 @@ pub enum StorageError {
     Migration { version: u32, reason: String },
     #[error("storage task failed: {0}")]
     Task(String),
+    /// The group commit that carried this write failed; nothing of it was stored.
+    #[error("commit failed: {0}")]
+    Commit(String),
 }
 
 /// One operation of a [`Storage::transaction`].

@@ -4,6 +4,12 @@
 //! compare-and-swap and transactions trivially serial) and a small pool of read-only
 //! connections, which WAL lets run beside the writer. Every call runs on tokio's blocking
 //! pool so a slow disk never stalls the async workers.
+//!
+//! Writes are group-committed: each write is queued; whoever holds the writer next runs
+//! every queued write in one SQLite transaction, each inside its own savepoint (a failing
+//! write is rolled back alone), commits once — one fsync for the whole group — and only
+//! then answers each caller. An acknowledged write is therefore always durable, and under
+//! concurrent load the fsync cost is shared instead of paid per write.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -35,6 +41,74 @@ struct Inner {
     path: Option<PathBuf>,
     writer: Mutex<Option<Connection>>,
     readers: Mutex<Vec<Connection>>,
+    /// Writes waiting for the next group commit.
+    queue: Mutex<Vec<Job>>,
+}
+
+/// Answers one queued write once the fate of its group's commit is known.
+type Deliver = Box<dyn FnOnce(Result<(), &StorageError>) + Send>;
+/// One queued write: runs on the writer connection (or learns why it cannot).
+type Job = Box<dyn FnOnce(Result<&Connection, &StorageError>) -> Deliver + Send>;
+
+impl Inner {
+    /// Run every queued write in one transaction and commit it; a no-op when another thread
+    /// has already taken the queue.
+    fn flush(&self) {
+        let guard = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let jobs = std::mem::take(
+            &mut *self
+                .queue
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        if jobs.is_empty() {
+            return;
+        }
+        let Some(conn) = guard.as_ref() else {
+            for job in jobs {
+                job(Err(&StorageError::Closed))(Err(&StorageError::Closed));
+            }
+            return;
+        };
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let e = StorageError::Commit(e.to_string());
+            for job in jobs {
+                job(Err(&e))(Err(&e));
+            }
+            return;
+        }
+        let delivers: Vec<Deliver> = jobs.into_iter().map(|job| job(Ok(conn))).collect();
+        match conn.execute_batch("COMMIT") {
+            Ok(()) => delivers.into_iter().for_each(|d| d(Ok(()))),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                let e = StorageError::Commit(e.to_string());
+                delivers.into_iter().for_each(|d| d(Err(&e)));
+            }
+        }
+    }
+}
+
+/// Run `f` inside a savepoint of the open group transaction: its changes stay if it
+/// succeeds and are undone alone if it fails.
+fn in_savepoint<T>(
+    conn: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StorageError>,
+) -> Result<T, StorageError> {
+    conn.execute_batch("SAVEPOINT w")?;
+    match f(conn) {
+        Ok(v) => {
+            conn.execute_batch("RELEASE w")?;
+            Ok(v)
+        }
+        Err(e) => {
+            conn.execute_batch("ROLLBACK TO w; RELEASE w")?;
+            Err(e)
+        }
+    }
 }
 
 impl SqliteStorage {
@@ -62,6 +136,7 @@ impl SqliteStorage {
                 path: Some(path.to_owned()),
                 writer: Mutex::new(Some(conn)),
                 readers: Mutex::new(Vec::new()),
+                queue: Mutex::new(Vec::new()),
             }),
         })
     }
@@ -78,26 +153,45 @@ impl SqliteStorage {
                 path: None,
                 writer: Mutex::new(Some(conn)),
                 readers: Mutex::new(Vec::new()),
+                queue: Mutex::new(Vec::new()),
             }),
         })
     }
 
+    /// Queue `f` for the next group commit and wait until that commit has happened.
     async fn write<T, F>(&self, f: F) -> Result<T, StorageError>
     where
         T: Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, StorageError> + Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StorageError> + Send + 'static,
     {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = match conn {
+                Ok(conn) => in_savepoint(conn, f),
+                Err(StorageError::Closed) => Err(StorageError::Closed),
+                Err(e) => Err(StorageError::Commit(e.to_string())),
+            };
+            Box::new(move |committed: Result<(), &StorageError>| {
+                let out = match (result, committed) {
+                    (Ok(v), Ok(())) => Ok(v),
+                    (Ok(_), Err(StorageError::Closed)) => Err(StorageError::Closed),
+                    (Ok(_), Err(e)) => Err(StorageError::Commit(e.to_string())),
+                    (Err(e), _) => Err(e),
+                };
+                let _ = tx.send(out);
+            })
+        });
+        self.inner
+            .queue
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(job);
         let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || {
-            let mut guard = inner
-                .writer
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            let conn = guard.as_mut().ok_or(StorageError::Closed)?;
-            f(conn)
-        })
-        .await
-        .map_err(|e| StorageError::Task(e.to_string()))?
+        tokio::task::spawn_blocking(move || inner.flush())
+            .await
+            .map_err(|e| StorageError::Task(e.to_string()))?;
+        rx.await
+            .map_err(|_| StorageError::Task("the writer dropped a queued write".to_owned()))?
     }
 
     async fn read<T, F>(&self, f: F) -> Result<T, StorageError>
@@ -285,25 +379,25 @@ impl Storage for SqliteStorage {
 
     async fn transaction(&self, ns: &str, ops: &[TxnOp]) -> Result<bool, StorageError> {
         let (ns, ops) = (ns.to_owned(), ops.to_vec());
+        // Runs inside the group transaction, in its own savepoint: a failed check returns
+        // before anything is written.
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             for op in &ops {
                 if let TxnOp::Check { key, expected } = op {
-                    if get_value(&tx, &ns, key)? != *expected {
-                        return Ok(false); // dropping `tx` rolls back
+                    if get_value(c, &ns, key)? != *expected {
+                        return Ok(false);
                     }
                 }
             }
             for op in &ops {
                 match op {
-                    TxnOp::Put { key, value } => put_value(&tx, &ns, key, value)?,
+                    TxnOp::Put { key, value } => put_value(c, &ns, key, value)?,
                     TxnOp::Delete { key } => {
-                        delete_value(&tx, &ns, key)?;
+                        delete_value(c, &ns, key)?;
                     }
                     TxnOp::Check { .. } => {}
                 }
             }
-            tx.commit()?;
             Ok(true)
         })
         .await
