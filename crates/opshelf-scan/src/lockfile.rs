@@ -98,6 +98,29 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// Every format, in the order of the enum.
+    pub const ALL: [Kind; 19] = [
+        Kind::Requirements,
+        Kind::Pipfile,
+        Kind::Poetry,
+        Kind::Pdm,
+        Kind::Uv,
+        Kind::Pylock,
+        Kind::NpmLock,
+        Kind::Yarn,
+        Kind::Pnpm,
+        Kind::Bun,
+        Kind::Cargo,
+        Kind::GoMod,
+        Kind::Gemfile,
+        Kind::Composer,
+        Kind::Gradle,
+        Kind::Pom,
+        Kind::NuGet,
+        Kind::Pub,
+        Kind::Mix,
+    ];
+
     /// Trivy's `Type` name for the target.
     pub fn trivy_type(self) -> &'static str {
         match self {
@@ -1384,28 +1407,6 @@ mod tests {
         }
     }
 
-    const ALL_KINDS: [Kind; 19] = [
-        Kind::Requirements,
-        Kind::Pipfile,
-        Kind::Poetry,
-        Kind::Pdm,
-        Kind::Uv,
-        Kind::Pylock,
-        Kind::NpmLock,
-        Kind::Yarn,
-        Kind::Pnpm,
-        Kind::Bun,
-        Kind::Cargo,
-        Kind::GoMod,
-        Kind::Gemfile,
-        Kind::Composer,
-        Kind::Gradle,
-        Kind::Pom,
-        Kind::NuGet,
-        Kind::Pub,
-        Kind::Mix,
-    ];
-
     /// Lockfiles are untrusted input: every parser, fed every fixture (of any format) cut
     /// short and with bytes replaced by structural characters, returns packages or an error
     /// and never panics. A deterministic, stable-Rust stand-in for a fuzzing run.
@@ -1457,7 +1458,7 @@ mod tests {
                 variants.push(String::from_utf8(bytes).expect("ASCII swaps keep UTF-8"));
             }
             for v in &variants {
-                for kind in ALL_KINDS {
+                for kind in Kind::ALL {
                     let _ = parse(kind, path, v, &no_includes);
                     parses += 1;
                 }

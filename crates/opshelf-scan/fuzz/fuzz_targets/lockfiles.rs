@@ -7,28 +7,6 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 use opshelf_scan::lockfile::{self, Kind};
 
-const KINDS: [Kind; 19] = [
-    Kind::Requirements,
-    Kind::Pipfile,
-    Kind::Poetry,
-    Kind::Pdm,
-    Kind::Uv,
-    Kind::Pylock,
-    Kind::NpmLock,
-    Kind::Yarn,
-    Kind::Pnpm,
-    Kind::Bun,
-    Kind::Cargo,
-    Kind::GoMod,
-    Kind::Gemfile,
-    Kind::Composer,
-    Kind::Gradle,
-    Kind::Pom,
-    Kind::NuGet,
-    Kind::Pub,
-    Kind::Mix,
-];
-
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, rest)) = data.split_first() else {
         return;
@@ -36,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(rest) else {
         return;
     };
-    let kind = KINDS[usize::from(pick) % KINDS.len()];
+    let kind = Kind::ALL[usize::from(pick) % Kind::ALL.len()];
     let no_includes = |_: &Path| Err(std::io::Error::other("no includes while fuzzing"));
     let _ = lockfile::parse(kind, Path::new("fuzz/lockfile"), text, &no_includes);
 });
