@@ -73,6 +73,11 @@ impl Inner {
             }
             return;
         };
+        // A write that panicked mid-group left its transaction open: undo it (none of that
+        // group was acknowledged) so the writer keeps working.
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
         if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
             let e = StorageError::Commit(e.to_string());
             for job in jobs {
@@ -217,7 +222,12 @@ impl SqliteStorage {
             let conn = match pooled {
                 Some(c) => c,
                 None => {
-                    if inner.writer.lock().map_or(true, |w| w.is_none()) {
+                    let closed = inner
+                        .writer
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .is_none();
+                    if closed {
                         return Err(StorageError::Closed);
                     }
                     let c = Connection::open_with_flags(
@@ -434,5 +444,31 @@ impl Storage for SqliteStorage {
         })
         .await
         .map_err(|e| StorageError::Task(e.to_string()))?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that panics inside a group is lost (it was never acknowledged) and leaves the
+    /// writer usable: the next write starts a fresh transaction.
+    #[tokio::test]
+    async fn a_panicking_write_does_not_wedge_the_writer() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SqliteStorage::open(&dir.path().join("t.sqlite3"), SyncMode::Full).unwrap();
+        let r = s
+            .write(|c| -> Result<(), StorageError> {
+                put_value(c, "ns", "half", b"written before the panic")?;
+                panic!("a bug in a write");
+            })
+            .await;
+        assert!(r.is_err());
+        s.put("ns", "after", b"ok").await.unwrap();
+        assert_eq!(
+            s.get("ns", "after").await.unwrap().as_deref(),
+            Some(&b"ok"[..])
+        );
+        assert_eq!(s.get("ns", "half").await.unwrap(), None);
     }
 }
