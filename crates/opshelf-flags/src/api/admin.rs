@@ -108,6 +108,14 @@ fn segment_view(seg: &Segment) -> Value {
            "constraints": seg.constraints, "createdAt": seg.created_at})
 }
 
+/// A feature of `project` for reading (archived ones included), or 404.
+fn feature_ref<'a>(s: &'a State, project: &str, name: &str) -> Result<&'a Feature, Error> {
+    s.features
+        .get(name)
+        .filter(|f| f.project == project)
+        .ok_or_else(|| Error::NotFound(format!("Could not find feature {name}")))
+}
+
 // ---------------------------------------------------------------- lookups inside a mutation
 
 fn feature_in<'a>(s: &'a mut State, project: &str, name: &str) -> Result<&'a mut Feature, Error> {
@@ -920,11 +928,7 @@ pub async fn get_feature_env(
 ) -> Res {
     admin(&app, &headers)?;
     let s = app.store.state().await;
-    let f = s
-        .features
-        .get(&name)
-        .filter(|f| f.project == project)
-        .ok_or_else(|| Error::NotFound(format!("Could not find feature {name}")))?;
+    let f = feature_ref(&s, &project, &name)?;
     let e = s
         .environments
         .get(&env)
@@ -1016,11 +1020,7 @@ pub async fn list_strategies(
 ) -> Res {
     admin(&app, &headers)?;
     let s = app.store.state().await;
-    let f = s
-        .features
-        .get(&name)
-        .filter(|f| f.project == project)
-        .ok_or_else(|| Error::NotFound(format!("Could not find feature {name}")))?;
+    let f = feature_ref(&s, &project, &name)?;
     if !s.environments.contains_key(&env) {
         return Err(Error::NotFound(format!("Could not find environment {env}")));
     }
@@ -1261,11 +1261,7 @@ pub async fn get_variants(
 ) -> Res {
     admin(&app, &headers)?;
     let s = app.store.state().await;
-    let f = s
-        .features
-        .get(&name)
-        .filter(|f| f.project == project)
-        .ok_or_else(|| Error::NotFound(format!("Could not find feature {name}")))?;
+    let f = feature_ref(&s, &project, &name)?;
     let variants = f
         .environments
         .get(&env)
@@ -1320,11 +1316,7 @@ pub async fn list_dependencies(
 ) -> Res {
     admin(&app, &headers)?;
     let s = app.store.state().await;
-    let f = s
-        .features
-        .get(&name)
-        .filter(|f| f.project == project)
-        .ok_or_else(|| Error::NotFound(format!("Could not find feature {name}")))?;
+    let f = feature_ref(&s, &project, &name)?;
     Ok(ok(to_value(&f.dependencies)))
 }
 

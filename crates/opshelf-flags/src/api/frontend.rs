@@ -109,14 +109,17 @@ fn context_of_post(body: &[u8]) -> Result<EvalContext, Error> {
     }
 }
 
+/// The context comes from the query string (`GET`) or the body (`POST`); the token is checked
+/// once, before the body is parsed, so a stranger never gets a 400 that describes our parser.
 async fn run(
     app: &App,
     headers: &HeaderMap,
     peer: Peer,
-    mut ctx: EvalContext,
+    context: impl FnOnce() -> Result<EvalContext, Error>,
     only_enabled: bool,
 ) -> Result<Response, Error> {
     let token = authorize(app, headers, &[TokenType::Frontend])?;
+    let mut ctx = context()?;
     enrich(app, &mut ctx, peer, headers);
     respond(headers, evaluate(app, &token, &ctx, only_enabled))
 }
@@ -128,7 +131,14 @@ pub async fn get_enabled(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
-    run(&app, &headers, peer, context_from_query(&pairs), true).await
+    run(
+        &app,
+        &headers,
+        peer,
+        || Ok(context_from_query(&pairs)),
+        true,
+    )
+    .await
 }
 
 /// `POST /api/frontend`.
@@ -138,9 +148,7 @@ pub async fn post_enabled(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
-    authorize(&app, &headers, &[TokenType::Frontend])?;
-    let ctx = context_of_post(&body)?;
-    run(&app, &headers, peer, ctx, true).await
+    run(&app, &headers, peer, || context_of_post(&body), true).await
 }
 
 /// `GET /api/frontend/all`.
@@ -150,7 +158,14 @@ pub async fn get_all(
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
-    run(&app, &headers, peer, context_from_query(&pairs), false).await
+    run(
+        &app,
+        &headers,
+        peer,
+        || Ok(context_from_query(&pairs)),
+        false,
+    )
+    .await
 }
 
 /// `POST /api/frontend/all`.
@@ -160,9 +175,7 @@ pub async fn post_all(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
-    authorize(&app, &headers, &[TokenType::Frontend])?;
-    let ctx = context_of_post(&body)?;
-    run(&app, &headers, peer, ctx, false).await
+    run(&app, &headers, peer, || context_of_post(&body), false).await
 }
 
 /// `GET /api/frontend/features/{name}`: the flag if it exists and is enabled, else 404.

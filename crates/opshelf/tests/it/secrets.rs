@@ -100,10 +100,8 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
         .any(|w| w == needle.as_bytes())
 }
 
-#[tokio::test]
-async fn secrets_nothing_secret_in_the_raw_sqlite_file() {
-    let srv = Server::start_with("[secrets]\nenabled = true\n", dev_options(None)).await;
-    let api = Api::new(&srv);
+/// As root (dev mode): write a secret holding [`MARKER`] and create a token; returns the token.
+async fn write_marker_and_mint_token(api: &Api) -> String {
     let root = Some("e2e-root");
     let (s, _) = api
         .send(
@@ -122,7 +120,14 @@ async fn secrets_nothing_secret_in_the_raw_sqlite_file() {
             Some(json!({"ttl": "1h"})),
         )
         .await;
-    let token = tok["auth"]["client_token"].as_str().unwrap().to_owned();
+    tok["auth"]["client_token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn secrets_nothing_secret_in_the_raw_sqlite_file() {
+    let srv = Server::start_with("[secrets]\nenabled = true\n", dev_options(None)).await;
+    let api = Api::new(&srv);
+    let token = write_marker_and_mint_token(&api).await;
     let (s, _) = api
         .send("GET", "/v1/auth/token/lookup-self", Some(&token), None)
         .await;
@@ -188,25 +193,7 @@ async fn secrets_nothing_secret_in_postgres_rows() {
     );
     let srv = Server::start_with(&config, dev_options(None)).await;
     let api = Api::new(&srv);
-    let root = Some("e2e-root");
-    let (s, _) = api
-        .send(
-            "POST",
-            "/v1/secret/data/db",
-            root,
-            Some(json!({"data": {"password": MARKER}})),
-        )
-        .await;
-    assert_eq!(s, 200);
-    let (_, tok) = api
-        .send(
-            "POST",
-            "/v1/auth/token/create",
-            root,
-            Some(json!({"ttl": "1h"})),
-        )
-        .await;
-    let token = tok["auth"]["client_token"].as_str().unwrap().to_owned();
+    let token = write_marker_and_mint_token(&api).await;
     let dump = psql(
         &db,
         "select key || ' ' || encode(value, 'escape') from opshelf_kv",
