@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde_json::Value;
 use unleash_types::client_features as ut;
 use unleash_yggdrasil::EngineState;
+use unleash_yggdrasil::state::EnrichedContext;
 
 use crate::model::{ClientFeature, ClientFeaturesBody, ClientSegment, Constraint, Payload};
 
@@ -64,6 +65,11 @@ pub struct Evaluated {
 struct FlagInfo {
     name: String,
     project: String,
+    impression_data: bool,
+    /// Whether the flag or one of its active strategies has variants. Without any, the
+    /// variant is always the default `disabled` one, and Unleash's variant evaluation (which
+    /// evaluates the strategies a second time) can be skipped.
+    has_variants: bool,
 }
 
 /// A compiled flag state for one environment.
@@ -112,6 +118,11 @@ impl Engine {
             .map(|f| FlagInfo {
                 name: f.name.clone(),
                 project: f.project.clone().unwrap_or_else(|| "default".to_owned()),
+                impression_data: f.impression_data,
+                has_variants: !f.variants.is_empty()
+                    || f.strategies
+                        .iter()
+                        .any(|s| s.disabled != Some(true) && !s.variants.is_empty()),
             })
             .collect();
         flags.sort_by(|a, b| a.name.cmp(&b.name));
@@ -143,7 +154,7 @@ impl Engine {
             if !project_allowed(&flag.project) {
                 continue;
             }
-            if let Some(e) = self.resolve(&flag.name, &uctx) {
+            if let Some(e) = self.resolve(flag, &uctx) {
                 out.push(e);
             }
         }
@@ -153,23 +164,44 @@ impl Engine {
     /// Evaluate one flag; `None` if it does not exist.
     #[must_use]
     pub fn evaluate(&self, name: &str, ctx: &EvalContext) -> Option<Evaluated> {
-        self.resolve(name, &to_ut_context(ctx))
+        let i = self
+            .flags
+            .binary_search_by(|f| f.name.as_str().cmp(name))
+            .ok()?;
+        self.resolve(&self.flags[i], &to_ut_context(ctx))
     }
 
-    fn resolve(&self, name: &str, ctx: &ut::Context) -> Option<Evaluated> {
-        let r = self.state.resolve(name, ctx, &None)?;
+    /// What `EngineState::resolve` answers, without its second pass over the strategies
+    /// where the answer is already known: a disabled flag's variant is the default one
+    /// (variant evaluation can only enable a variant when a strategy matched, which enables
+    /// the flag), and so is the variant of a flag without any variants, with
+    /// `feature_enabled` equal to `enabled`. The client specification's variant cases
+    /// (`compat/unleash`) hold this to Unleash's answers.
+    fn resolve(&self, flag: &FlagInfo, ctx: &ut::Context) -> Option<Evaluated> {
+        let name = flag.name.as_str();
+        let enabled = self
+            .state
+            .check_enabled(&EnrichedContext::from(ctx, name, None))?;
+        let (variant_name, variant_enabled, variant_payload, feature_enabled) =
+            if enabled && flag.has_variants {
+                let v = self.state.get_variant(name, ctx, &None);
+                let payload = v.payload.map(|p| Payload {
+                    payload_type: p.payload_type,
+                    value: p.value,
+                });
+                (v.name, v.enabled, payload, v.feature_enabled)
+            } else {
+                ("disabled".to_owned(), false, None, enabled)
+            };
         Some(Evaluated {
-            name: name.to_owned(),
-            project: r.project,
-            enabled: r.enabled,
-            impression_data: r.impression_data,
-            variant_name: r.variant.name,
-            variant_enabled: r.variant.enabled,
-            variant_payload: r.variant.payload.map(|p| Payload {
-                payload_type: p.payload_type,
-                value: p.value,
-            }),
-            feature_enabled: r.variant.feature_enabled,
+            name: flag.name.clone(),
+            project: flag.project.clone(),
+            enabled,
+            impression_data: flag.impression_data,
+            variant_name,
+            variant_enabled,
+            variant_payload,
+            feature_enabled,
         })
     }
 }
@@ -498,5 +530,56 @@ mod tests {
             }
         }
         assert_eq!(checked, 167, "the v6.1.0 specification has 167 cases");
+    }
+
+    /// Our shortcut in `resolve` answers exactly what Unleash's own `EngineState::resolve` does.
+    #[test]
+    fn resolve_matches_unleash_resolve() {
+        let b = body(
+            r#"{"version":2,"features":[
+            {"name":"plain","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default","groupId":"plain"}}]},
+            {"name":"off","enabled":false,"strategies":[],"variants":[{"name":"a","weight":1000}]},
+            {"name":"no-strategies","enabled":true,"strategies":[]},
+            {"name":"flag-variants","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"60","stickiness":"userId","groupId":"fv"}}],
+             "variants":[{"name":"a","weight":500,"payload":{"type":"string","value":"x"}},{"name":"b","weight":500}]},
+            {"name":"strategy-variants","enabled":true,"strategies":[
+               {"name":"flexibleRollout","parameters":{"rollout":"30","stickiness":"userId","groupId":"sv"},"variants":[{"name":"s","weight":1000,"stickiness":"default"}]},
+               {"name":"userWithId","parameters":{"userIds":"1,2,3,4,5,6,7,8,9"}}]},
+            {"name":"disabled-strategy-variants","enabled":true,"strategies":[
+               {"name":"default","disabled":true,"variants":[{"name":"s","weight":1000,"stickiness":"default"}]},
+               {"name":"flexibleRollout","parameters":{"rollout":"70","stickiness":"userId","groupId":"d"}}]},
+            {"name":"child","enabled":true,"strategies":[{"name":"default"}],"dependencies":[{"feature":"plain"}]}]}"#,
+        );
+        let (engine, _) = Engine::compile(&b);
+        for user in 0..200 {
+            let ctx = EvalContext {
+                user_id: Some(user.to_string()),
+                session_id: Some((user * 7).to_string()),
+                ..EvalContext::default()
+            };
+            let uctx = to_ut_context(&ctx);
+            for e in engine.evaluate_all(&ctx, |_| true) {
+                let r = engine.state.resolve(&e.name, &uctx, &None).unwrap();
+                let want = (
+                    r.enabled,
+                    r.impression_data,
+                    r.project,
+                    r.variant.name,
+                    r.variant.enabled,
+                    r.variant.feature_enabled,
+                    r.variant.payload.map(|p| p.value),
+                );
+                let got = (
+                    e.enabled,
+                    e.impression_data,
+                    e.project,
+                    e.variant_name,
+                    e.variant_enabled,
+                    e.feature_enabled,
+                    e.variant_payload.map(|p| p.value),
+                );
+                assert_eq!(got, want, "flag {} user {user}", e.name);
+            }
+        }
     }
 }

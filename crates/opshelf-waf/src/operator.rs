@@ -2,8 +2,16 @@
 
 use std::net::IpAddr;
 
-use aho_corasick::AhoCorasick;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind};
 use regex::bytes::{Regex, RegexBuilder};
+use regex_automata::util::prefilter::Prefilter;
+use regex_automata::util::syntax;
+use regex_automata::{Input, MatchKind, hybrid, nfa::thompson};
 
 use crate::macros::MacroString;
 
@@ -19,7 +27,7 @@ pub enum Arg {
 
 #[derive(Debug, Clone)]
 pub enum OpKind {
-    Rx(Box<Regex>),
+    Rx(Arc<Rx>),
     Pm(Box<AhoCorasick>),
     DetectSqli,
     DetectXss,
@@ -88,14 +96,162 @@ pub fn translate_pcre(pattern: &str) -> String {
 
 /// Compiles a SecLang regex the way ModSecurity does (DOTALL, `$` at end only), over bytes.
 pub fn compile_regex(pattern: &str) -> Result<Regex, String> {
-    let translated = translate_pcre(pattern);
-    RegexBuilder::new(&translated)
+    compile_translated(&translate_pcre(pattern))
+}
+
+fn compile_translated(translated: &str) -> Result<Regex, String> {
+    RegexBuilder::new(translated)
         .unicode(false)
         .dot_matches_new_line(true)
         .size_limit(64 << 20)
         .dfa_size_limit(16 << 20)
         .build()
         .map_err(|e| e.to_string())
+}
+
+/// Slots for the lazy DFAs' per-thread caches: each live [`Rx`] owns a slot number, reused
+/// after it is dropped (so rule reloads do not grow the tables); a thread's slot holds the
+/// cache of the `Rx` whose generation it records. Thread-local slots rather than a `Pool`:
+/// a pool hands its fast path to one thread and makes the others take a lock on every
+/// evaluation, which cost 7 % of the WAF's CPU.
+static SLOTS: Mutex<(Vec<usize>, usize)> = Mutex::new((Vec::new(), 0));
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static CACHES: RefCell<Vec<Option<(u64, hybrid::dfa::Cache)>>> = const { RefCell::new(Vec::new()) };
+}
+
+fn take_slot() -> usize {
+    let mut s = SLOTS.lock().unwrap_or_else(PoisonError::into_inner);
+    if let Some(i) = s.0.pop() {
+        return i;
+    }
+    s.1 += 1;
+    s.1 - 1
+}
+
+/// A compiled `@rx`. Most evaluations only ask "does it match", which a forward-only lazy DFA
+/// answers (with a literal prefilter where the pattern has one); that is all `regex`'s own
+/// `is_match` runs too, but its `Regex` also carries a reverse automaton and the caches of
+/// three more engines for finding spans and captures, which for CRS's 300 patterns came to
+/// 9 MB plus 4 MB per thread. The full `Regex` is compiled only when a rule first needs
+/// captures (`capture`, i.e. an actual match) or the lazy DFA cannot decide.
+pub struct Rx {
+    /// The pattern after [`translate_pcre`].
+    pattern: String,
+    dfa: Option<hybrid::dfa::DFA>,
+    slot: usize,
+    generation: u64,
+    full: OnceLock<Option<Regex>>,
+}
+
+impl Drop for Rx {
+    fn drop(&mut self) {
+        SLOTS
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .0
+            .push(self.slot);
+    }
+}
+
+impl std::fmt::Debug for Rx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rx")
+            .field("pattern", &self.pattern)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Rx {
+    /// Compiles `pattern` (SecLang/PCRE syntax). Errors are the regex parser's.
+    pub fn new(pattern: &str) -> Result<Self, String> {
+        let translated = translate_pcre(pattern);
+        let sc = syntax::Config::new()
+            .unicode(false)
+            .utf8(false)
+            .dot_matches_new_line(true);
+        let hir = syntax::parse_with(&translated, &sc).map_err(|e| e.to_string())?;
+        let nfa = thompson::Compiler::new()
+            .syntax(sc)
+            .configure(
+                thompson::Config::new()
+                    .utf8(false)
+                    .which_captures(thompson::WhichCaptures::None)
+                    .nfa_size_limit(Some(64 << 20)),
+            )
+            .build_from_hir(&hir)
+            .map_err(|e| e.to_string())?;
+        let pre =
+            Prefilter::from_hir_prefix(MatchKind::LeftmostFirst, &hir).filter(Prefilter::is_fast);
+        let dfa = hybrid::dfa::Builder::new()
+            .configure(hybrid::dfa::Config::new().prefilter(pre))
+            .build_from_nfa(nfa)
+            .ok();
+        let rx = Self {
+            pattern: translated,
+            dfa,
+            slot: take_slot(),
+            generation: GENERATION.fetch_add(1, Ordering::Relaxed),
+            full: OnceLock::new(),
+        };
+        if rx.dfa.is_none() {
+            // No lazy DFA (its cache would not fit): the full engine must exist, now.
+            compile_regex(&rx.pattern)?;
+        }
+        Ok(rx)
+    }
+
+    /// The pattern as compiled (after [`translate_pcre`]).
+    pub fn as_str(&self) -> &str {
+        &self.pattern
+    }
+
+    fn full(&self) -> Option<&Regex> {
+        self.full
+            .get_or_init(|| compile_translated(&self.pattern).ok())
+            .as_ref()
+    }
+
+    /// Whether the pattern matches anywhere in `input`.
+    pub fn is_match(&self, input: &[u8]) -> bool {
+        if let Some(dfa) = &self.dfa {
+            let found = CACHES.with(|caches| {
+                let mut caches = caches.borrow_mut();
+                if caches.len() <= self.slot {
+                    caches.resize_with(self.slot + 1, || None);
+                }
+                let slot = &mut caches[self.slot];
+                if slot.as_ref().is_none_or(|(g, _)| *g != self.generation) {
+                    *slot = Some((self.generation, dfa.create_cache()));
+                }
+                let (_, cache) = slot.as_mut()?;
+                dfa.try_search_fwd(cache, &Input::new(input).earliest(true))
+                    .ok()
+            });
+            if let Some(m) = found {
+                return m.is_some();
+            }
+        }
+        self.full().is_some_and(|re| re.is_match(input))
+    }
+
+    /// Group 0..=9 of the leftmost-first match, or `None` without a match. A match whose
+    /// groups cannot be computed (the full engine failed to build) has no groups.
+    pub fn captures(&self, input: &[u8]) -> Option<Captures> {
+        if !self.is_match(input) {
+            return None;
+        }
+        let Some(re) = self.full() else {
+            return Some(Vec::new());
+        };
+        let c = re.captures(input)?;
+        Some(
+            (0..c.len().min(10))
+                .map(|i| c.get(i).map(|m| m.as_bytes().to_vec()).unwrap_or_default())
+                .collect(),
+        )
+    }
 }
 
 /// An IPv4/IPv6 network.
@@ -161,12 +317,39 @@ pub fn phrases_from_file(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn build_pm(phrases: &[String]) -> Result<OpKind, String> {
-    let ac = AhoCorasick::builder()
-        .ascii_case_insensitive(true)
-        .build(phrases.iter().map(String::as_bytes))
-        .map_err(|e| e.to_string())?;
-    Ok(OpKind::Pm(Box::new(ac)))
+/// Shares compiled matchers between the rules of one rule set that use the same pattern or
+/// phrase list (CRS repeats several across paranoia levels and chains). Compiled `Regex` and
+/// `AhoCorasick` values share their automaton when cloned.
+#[derive(Debug, Default)]
+pub struct MatcherCache {
+    rx: HashMap<String, Arc<Rx>>,
+    pm: HashMap<Vec<String>, AhoCorasick>,
+}
+
+impl MatcherCache {
+    fn regex(&mut self, pattern: &str) -> Result<Arc<Rx>, String> {
+        if let Some(re) = self.rx.get(pattern) {
+            return Ok(re.clone());
+        }
+        let re = Arc::new(Rx::new(pattern)?);
+        self.rx.insert(pattern.to_owned(), re.clone());
+        Ok(re)
+    }
+
+    fn pm(&mut self, phrases: Vec<String>) -> Result<OpKind, String> {
+        if let Some(ac) = self.pm.get(&phrases) {
+            return Ok(OpKind::Pm(Box::new(ac.clone())));
+        }
+        // A contiguous NFA rather than the DFA aho-corasick picks for short lists: a tenth of
+        // the memory (the DFAs of CRS's lists took 5 MB) for a small cost on a few rules.
+        let ac = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .kind(Some(AhoCorasickKind::ContiguousNFA))
+            .build(phrases.iter().map(String::as_bytes))
+            .map_err(|e| e.to_string())?;
+        self.pm.insert(phrases, ac.clone());
+        Ok(OpKind::Pm(Box::new(ac)))
+    }
 }
 
 impl Operator {
@@ -176,20 +359,18 @@ impl Operator {
         arg: &str,
         negated: bool,
         read_file: &dyn Fn(&str) -> Result<String, String>,
+        cache: &mut MatcherCache,
     ) -> Result<Self, String> {
         let lname = name.to_ascii_lowercase();
         let kind = match lname.as_str() {
-            "rx" => OpKind::Rx(Box::new(compile_regex(arg)?)),
-            "pm" => {
-                let phrases: Vec<String> = arg.split_whitespace().map(str::to_owned).collect();
-                build_pm(&phrases)?
-            }
+            "rx" => OpKind::Rx(cache.regex(arg)?),
+            "pm" => cache.pm(arg.split_whitespace().map(str::to_owned).collect())?,
             "pmfromfile" | "pmf" => {
                 let mut phrases = Vec::new();
                 for file in arg.split_whitespace() {
                     phrases.extend(phrases_from_file(&read_file(file)?));
                 }
-                build_pm(&phrases)?
+                cache.pm(phrases)?
             }
             "detectsqli" => OpKind::DetectSqli,
             "detectxss" => OpKind::DetectXss,
@@ -277,15 +458,11 @@ impl Operator {
             }
         };
         match &self.kind {
-            // `is_match` runs the fast DFA; captures (slower) only for the rare match.
+            // `is_match` runs the lazy DFA; captures (slower) only for the rare match.
             OpKind::Rx(re) => match captures {
-                Some(_) if !re.is_match(input) => false,
                 Some(caps) => match re.captures(input) {
                     Some(c) => {
-                        caps.clear();
-                        for i in 0..c.len().min(10) {
-                            caps.push(c.get(i).map(|m| m.as_bytes().to_vec()).unwrap_or_default());
-                        }
+                        *caps = c;
                         true
                     }
                     None => false,
@@ -463,8 +640,49 @@ mod tests {
             arg,
             false,
             &|_| Ok("# c\nfoo\n\nbar baz\n".to_owned()),
+            &mut MatcherCache::default(),
         )
         .unwrap()
+    }
+
+    /// The lazy DFA and the full regex agree, on matches and on group 0.
+    #[test]
+    fn rx_lazy_dfa_agrees_with_the_full_regex() {
+        let patterns = [
+            r"(?i)union\s+(?:all\s+)?select",
+            r"^\d+$",
+            r"\bfoo\b",
+            r"(?:a|b)+c$",
+            r"\x{e2}\x80",
+            r"[^\x00-\x7f]",
+            r"(?i)(?:^|[^a-z])on(?:load|error)\s*=",
+            r"(?m)^x$",
+        ];
+        let inputs: [&[u8]; 10] = [
+            b"",
+            b"1 UNION  ALL SELECT 2",
+            b"12345",
+            b"123a",
+            b"a foo b",
+            b"foobar",
+            b"ababc",
+            b"\xe2\x80\x9c quote",
+            b"<img onerror =x>",
+            b"y\nx\nz",
+        ];
+        for p in patterns {
+            let rx = Rx::new(p).unwrap();
+            let re = compile_regex(p).unwrap();
+            for i in inputs {
+                assert_eq!(rx.is_match(i), re.is_match(i), "{p} on {i:?}");
+                assert_eq!(
+                    rx.captures(i).map(|c| c[0].clone()),
+                    re.captures(i).map(|c| c[0].to_vec()),
+                    "{p} on {i:?}"
+                );
+            }
+        }
+        assert!(Rx::new("(unclosed").is_err());
     }
 
     #[test]

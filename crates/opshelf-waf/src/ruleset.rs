@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::macros::MacroString;
-use crate::operator::{Operator, compile_regex};
+use crate::operator::{MatcherCache, Operator, compile_regex};
 use crate::rule::{
     Actions, AllowScope, Ctl, Disruptive, EngineMode, Rule, SetVar, SetVarOp, parse_severity,
 };
@@ -113,6 +113,7 @@ pub struct Loader {
     /// A chain being built: the head's phase index and position.
     open_chain: Option<(usize, usize)>,
     depth: usize,
+    matchers: MatcherCache,
 }
 
 impl Default for Loader {
@@ -495,6 +496,7 @@ impl Loader {
             defaults: Default::default(),
             open_chain: None,
             depth: 0,
+            matchers: MatcherCache::default(),
         }
     }
 
@@ -845,7 +847,7 @@ impl Loader {
                 };
                 let token = format!("@{} {}", op.name, op.arg);
                 Some(
-                    Operator::compile(&op.name, &op.arg, op.negated, &read)
+                    Operator::compile(&op.name, &op.arg, op.negated, &read, &mut self.matchers)
                         .map_err(|e| ParseError::new(loc, token, e))?,
                 )
             }

@@ -1,6 +1,7 @@
 //! `opshelf`: the command line. Parses arguments, loads the configuration, sets up logging
 //! and hands over to `serve` or to a capability's subcommand.
 
+mod alloc;
 mod cli;
 mod config;
 mod listeners;
@@ -63,6 +64,7 @@ enum ConfigCommand {
 const EXIT_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
+    alloc::configure();
     let cli = Cli::parse();
     if let Command::Config(ConfigCommand::Example) = cli.command {
         print!("{}", config::example());
