@@ -327,6 +327,29 @@ impl<'a> Transaction<'a> {
         self.run_phase(1);
     }
 
+    /// How many request-body bytes phase 2 inspects, once phase 1 has run: `None` when the
+    /// body is not inspected at all (engine off, `SecRequestBodyAccess Off`); otherwise
+    /// `SecRequestBodyLimit`, and for anything but multipart also `SecRequestBodyNoFilesLimit`
+    /// (which in ModSecurity counts the body without its file parts).
+    pub fn request_body_limit(&self) -> Option<usize> {
+        if self.engine == EngineMode::Off || !self.request_body_access {
+            return None;
+        }
+        let s = &self.rs.settings;
+        Some(if self.body_processor.as_deref() == Some("MULTIPART") {
+            s.request_body_limit
+        } else {
+            s.request_body_limit.min(s.request_body_no_files_limit)
+        })
+    }
+
+    /// Whether a body over [`Self::request_body_limit`] is refused outright
+    /// (`SecRequestBodyLimitAction Reject` with the engine On) rather than inspected in part.
+    pub fn rejects_oversized_body(&self) -> bool {
+        self.engine == EngineMode::On
+            && self.rs.settings.request_body_limit_action == LimitAction::Reject
+    }
+
     /// Parses the body with the selected processor, then runs phase 2.
     pub fn process_request_body(&mut self, body: &[u8]) {
         if self.engine == EngineMode::Off {
@@ -336,11 +359,12 @@ impl<'a> Transaction<'a> {
         let mut body = body;
         self.set(Var::RequestBodyLength, body.len().to_string());
         if self.request_body_access && !body.is_empty() {
-            if body.len() > settings.request_body_limit {
+            let limit = self.request_body_limit().unwrap_or(usize::MAX);
+            if body.len() > limit {
                 if settings.request_body_limit_action == LimitAction::Reject {
                     self.set(Var::InboundDataError, "1");
                 }
-                body = &body[..settings.request_body_limit];
+                body = &body[..limit];
             }
             let mut processor = self.body_processor.clone();
             if self.force_body_variable && processor.is_none() {

@@ -12,10 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use axum::body::Body;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
+use http_body::{Frame, SizeHint};
 use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -24,8 +28,8 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
-use crate::engine::{Request as WafRequest, Response as WafResponse, Transaction};
-use crate::rule::EngineMode;
+use crate::engine::{Interruption, Request as WafRequest, Response as WafResponse, Transaction};
+use crate::rule::{Disruptive, EngineMode};
 use crate::ruleset::RuleSet;
 use crate::{Config, Error, load_crs};
 
@@ -367,6 +371,68 @@ fn version_str(v: axum::http::Version) -> &'static str {
     }
 }
 
+/// A request body read up to the inspection limit.
+enum Prefix {
+    /// The whole body (it ended within the limit).
+    Whole(Bytes),
+    /// The first frames (more than the limit) and the unread rest.
+    Partial(Bytes, Body),
+}
+
+/// Reads frames until the body ends or more than `limit` bytes are in hand.
+async fn read_prefix(mut body: Body, limit: usize) -> Result<Prefix, axum::Error> {
+    let mut buf = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers: not inspected, not forwarded
+        };
+        buf.extend_from_slice(&data);
+        if buf.len() > limit {
+            return Ok(Prefix::Partial(Bytes::from(buf), body));
+        }
+    }
+    Ok(Prefix::Whole(Bytes::from(buf)))
+}
+
+/// What was read for inspection, then the rest of the client's body as it arrives.
+struct Prefixed {
+    head: Option<Bytes>,
+    rest: Body,
+}
+
+impl http_body::Body for Prefixed {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(Ok(Frame::data(head))));
+        }
+        Pin::new(&mut self.rest).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.head.is_none() && self.rest.is_end_stream()
+    }
+
+    /// Exact when the client declared its length, so the upstream gets a Content-Length.
+    fn size_hint(&self) -> SizeHint {
+        let head = self.head.as_ref().map_or(0, |h| h.len() as u64);
+        let rest = self.rest.size_hint();
+        match rest.exact() {
+            Some(n) => SizeHint::with_exact(head + n),
+            None => {
+                let mut h = SizeHint::new();
+                h.set_lower(head + rest.lower());
+                h
+            }
+        }
+    }
+}
+
 /// The handler every request of the WAF listener goes through.
 pub async fn handle(
     State(p): State<Arc<Proxy>>,
@@ -438,18 +504,42 @@ pub async fn handle(
     if tx.interruption.is_some() {
         return p.finish(tx, &ereq, None, cpu);
     }
-    let body = match body.collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
-            return (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "request body too large or unreadable\n",
-            )
-                .into_response();
-        }
+    // The body: read (never more than the inspection limit plus one frame), inspected, and
+    // forwarded followed by whatever was not read, which streams through untouched.
+    let (inspected, forward) = match tx.request_body_limit() {
+        None => (Bytes::new(), body),
+        Some(limit) => match read_prefix(body, limit).await {
+            Ok(Prefix::Whole(b)) => (b.clone(), Body::from(b)),
+            Ok(Prefix::Partial(head, rest)) => {
+                if tx.rejects_oversized_body() {
+                    // SecRequestBodyLimitAction Reject: refused before phase 2, like
+                    // ModSecurity 2 and Coraza (413).
+                    tx.interruption = Some(Interruption {
+                        status: 413,
+                        rule_id: 0,
+                        action: Disruptive::Deny,
+                    });
+                    return p.finish(tx, &ereq, None, cpu);
+                }
+                (
+                    head.clone(),
+                    Body::new(Prefixed {
+                        head: Some(head),
+                        rest,
+                    }),
+                )
+            }
+            Err(_) => {
+                return (
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "request body too large or unreadable\n",
+                )
+                    .into_response();
+            }
+        },
     };
     let t0 = Instant::now();
-    tx.process_request_body(&body);
+    tx.process_request_body(&inspected);
     cpu += t0.elapsed();
     if tx.interruption.is_some() {
         return p.finish(tx, &ereq, None, cpu);
@@ -496,7 +586,7 @@ pub async fn handle(
     up = up
         .header("x-forwarded-for", xff)
         .header("x-forwarded-proto", proto);
-    let Ok(up) = up.body(Body::from(body)) else {
+    let Ok(up) = up.body(forward) else {
         return (StatusCode::BAD_REQUEST, "bad request\n").into_response();
     };
     let resp = match p.client.request(up).await {

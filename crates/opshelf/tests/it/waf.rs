@@ -444,3 +444,86 @@ async fn waf_terminates_tls_and_still_inspects() {
         403
     );
 }
+
+/// An upstream that answers with the number of body bytes it received.
+async fn length_upstream() -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind upstream");
+    let addr = listener.local_addr().expect("addr");
+    let app = axum::Router::new()
+        .fallback(|body: axum::body::Bytes| async move { body.len().to_string() });
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}")
+}
+
+/// Bodies past the inspection limit (`SecRequestBodyLimit` / `SecRequestBodyNoFilesLimit`):
+/// with `ProcessPartial` the first part is inspected and the whole body still reaches the
+/// upstream (streamed, not buffered); with `Reject` (the recommended config) the request is
+/// refused with 413 and never forwarded.
+#[tokio::test]
+async fn waf_bodies_past_the_inspection_limit() {
+    let up = length_upstream().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = dir.path().join("limits.conf");
+    let start = |action: &str| {
+        std::fs::write(
+            &limits,
+            format!("SecRequestBodyNoFilesLimit 4096\nSecRequestBodyLimitAction {action}\n"),
+        )
+        .expect("write limits");
+        let config = format!(
+            "{}exclusion_files = [\"{}\"]\n",
+            waf_config(&up, &dir.path().join("audit.log"), 0),
+            limits.display()
+        );
+        async move { support::Server::start(&config).await }
+    };
+    let client = reqwest::Client::new();
+    let post = |base: String, body: String| {
+        let req = client
+            .post(format!("{base}/form"))
+            .header("User-Agent", "test")
+            .header("Accept", "*/*")
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        async move {
+            let r = req.send().await.expect("send");
+            (r.status().as_u16(), r.text().await.unwrap_or_default())
+        }
+    };
+    let filler = |n: usize| format!("note={}", "a".repeat(n - 5));
+    let attack = "q=1' UNION SELECT password FROM users --";
+
+    let srv = start("ProcessPartial").await;
+    let base = srv.url("waf");
+    let big = filler(1_000_000);
+    assert_eq!(
+        post(base.clone(), big).await,
+        (200, "1000000".to_owned()),
+        "the whole body reaches the upstream"
+    );
+    assert_eq!(
+        post(base.clone(), format!("{attack}&{}", filler(100_000)))
+            .await
+            .0,
+        403,
+        "an attack in the inspected part is refused"
+    );
+    // ModSecurity's ProcessPartial: what lies past the limit is not inspected.
+    assert_eq!(
+        post(base.clone(), format!("{}&{attack}", filler(100_000)))
+            .await
+            .0,
+        200
+    );
+    drop(srv);
+
+    let srv = start("Reject").await;
+    let base = srv.url("waf");
+    assert_eq!(post(base.clone(), filler(8192)).await.0, 413);
+    assert_eq!(
+        post(base.clone(), filler(2048)).await,
+        (200, "2048".to_owned())
+    );
+}
