@@ -1,9 +1,8 @@
 //! Operators (`@rx`, `@pm`, `@detectSQLi`, ...): compiled once at load, evaluated on bytes.
 
-use std::net::IpAddr;
-
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -197,7 +196,8 @@ impl Rx {
         };
         if rx.dfa.is_none() {
             // No lazy DFA (its cache would not fit): the full engine must exist, now.
-            compile_regex(&rx.pattern)?;
+            let re = compile_translated(&rx.pattern)?;
+            let _ = rx.full.set(Some(re));
         }
         Ok(rx)
     }
