@@ -95,6 +95,10 @@ pub struct Interruption {
     pub action: Disruptive,
 }
 
+/// The values one rule link inspects: on the stack for the usual handful (a heap `Vec` here
+/// was one allocation per rule per request).
+type Items<'a> = smallvec::SmallVec<[Item<'a>; 8]>;
+
 /// A value selected by a target.
 struct Item<'a> {
     var: Var,
@@ -780,24 +784,26 @@ impl<'a> Transaction<'a> {
             .any(|(t, e)| head.has_tag(t) && e.excludes(var, key))
     }
 
-    fn pairs(&self, var: Var) -> Option<Vec<&(Vec<u8>, Vec<u8>)>> {
-        let v: Vec<&(Vec<u8>, Vec<u8>)> = match var {
-            Var::Args | Var::ArgsNames => self.args_get.iter().chain(&self.args_post).collect(),
-            Var::ArgsGet | Var::ArgsGetNames => self.args_get.iter().collect(),
-            Var::ArgsPost | Var::ArgsPostNames => self.args_post.iter().collect(),
-            Var::RequestCookies | Var::RequestCookiesNames => self.cookies.iter().collect(),
-            Var::RequestHeaders | Var::RequestHeadersNames => self.req_headers.iter().collect(),
-            Var::ResponseHeaders | Var::ResponseHeadersNames => self.resp_headers.iter().collect(),
-            Var::Files | Var::FilesNames => self.files.iter().collect(),
-            Var::FilesSizes => self.files_sizes.iter().collect(),
-            Var::MultipartPartHeaders => self.part_headers.iter().collect(),
+    /// The key/value collection behind `var`, as the one or two lists it spans (`ARGS` is
+    /// `ARGS_GET` then `ARGS_POST`), without copying.
+    fn pairs(&self, var: Var) -> Option<impl Iterator<Item = &(Vec<u8>, Vec<u8>)>> {
+        let (first, second): (&Pairs, &[_]) = match var {
+            Var::Args | Var::ArgsNames => (&self.args_get, &self.args_post),
+            Var::ArgsGet | Var::ArgsGetNames => (&self.args_get, &[]),
+            Var::ArgsPost | Var::ArgsPostNames => (&self.args_post, &[]),
+            Var::RequestCookies | Var::RequestCookiesNames => (&self.cookies, &[]),
+            Var::RequestHeaders | Var::RequestHeadersNames => (&self.req_headers, &[]),
+            Var::ResponseHeaders | Var::ResponseHeadersNames => (&self.resp_headers, &[]),
+            Var::Files | Var::FilesNames => (&self.files, &[]),
+            Var::FilesSizes => (&self.files_sizes, &[]),
+            Var::MultipartPartHeaders => (&self.part_headers, &[]),
             _ => return None,
         };
-        Some(v)
+        Some(first.iter().chain(second))
     }
 
     /// Expands a target into items (exclusions applied).
-    fn collect<'s>(&'s self, t: &Target, r: &Rule, head: &Rule, out: &mut Vec<Item<'s>>) {
+    fn collect<'s>(&'s self, t: &Target, r: &Rule, head: &Rule, out: &mut Items<'s>) {
         let start = out.len();
         let names = matches!(
             t.var,
@@ -961,7 +967,7 @@ impl<'a> Transaction<'a> {
                 captures: None,
             }];
         };
-        let mut items = Vec::new();
+        let mut items = Items::new();
         for t in &r.targets {
             self.collect(t, r, head, &mut items);
         }
@@ -1103,10 +1109,9 @@ impl MacroResolver for Transaction<'_> {
             }
             _ => {}
         }
-        if let Some(pairs) = self.pairs(var) {
+        if let Some(mut pairs) = self.pairs(var) {
             let k = key?;
             return pairs
-                .into_iter()
                 .find(|(pk, _)| pk.eq_ignore_ascii_case(k.as_bytes()))
                 .map(|(_, v)| v.clone());
         }
