@@ -85,10 +85,15 @@ pub fn client_ip(trusted: &[crate::operator::IpNet], peer: IpAddr, xff: Option<&
     peer
 }
 
-/// Fixed one-minute windows per client IP.
+/// Requests per minute per client IP, counted over a sliding minute: the previous minute's
+/// count weighted by how much of it still overlaps, plus the current minute's (the
+/// sliding-window counter of nginx's and Cloudflare's limiters). A fixed window would let a
+/// client send twice the limit across a window edge; `governor`'s GCRA would refill one
+/// request every 60/N s, so the 101st request in a minute would pass after 0.6 s.
 pub struct RateLimiter {
     per_minute: u32,
-    windows: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    /// Per IP: start of the current minute, the previous minute's count, the current count.
+    windows: Mutex<HashMap<IpAddr, (Instant, u32, u32)>>,
 }
 
 impl RateLimiter {
@@ -99,7 +104,7 @@ impl RateLimiter {
         }
     }
 
-    /// `None` when allowed, else the seconds until the window resets.
+    /// `None` when allowed (and counted), else the seconds to wait.
     pub fn check(&self, ip: IpAddr, now: Instant) -> Option<u64> {
         if self.per_minute == 0 {
             return None;
@@ -107,17 +112,34 @@ impl RateLimiter {
         let window = Duration::from_secs(60);
         let mut map = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
         if map.len() > 100_000 {
-            map.retain(|_, (start, _)| now.duration_since(*start) < window);
+            map.retain(|_, (start, _, _)| now.duration_since(*start) < window * 2);
         }
-        let entry = map.entry(ip).or_insert((now, 0));
-        if now.duration_since(entry.0) >= window {
-            *entry = (now, 0);
+        let (start, prev, curr) = map.entry(ip).or_insert((now, 0, 0));
+        let mut elapsed = now.duration_since(*start);
+        if elapsed >= window * 2 {
+            (*start, *prev, *curr) = (now, 0, 0);
+            elapsed = Duration::ZERO;
+        } else if elapsed >= window {
+            *start += window;
+            (*prev, *curr) = (*curr, 0);
+            elapsed -= window;
         }
-        if entry.1 >= self.per_minute {
-            let left = window.saturating_sub(now.duration_since(entry.0));
-            return Some(left.as_secs().max(1));
+        let overlap = 1.0 - elapsed.as_secs_f64() / window.as_secs_f64();
+        let estimate = f64::from(*prev) * overlap + f64::from(*curr);
+        if estimate + 1.0 > f64::from(self.per_minute) {
+            // Enough of the previous minute slides out by then (or the current one ends).
+            let wait = if *curr < self.per_minute && *prev > 0 {
+                let excess = estimate + 1.0 - f64::from(self.per_minute);
+                excess / f64::from(*prev) * window.as_secs_f64()
+            } else {
+                // After this minute, its count becomes the weighted previous one.
+                let w = window.as_secs_f64();
+                let later = w * (1.0 - f64::from(self.per_minute - 1) / f64::from((*curr).max(1)));
+                (window - elapsed).as_secs_f64() + later.max(0.0)
+            };
+            return Some((wait.ceil() as u64).max(1));
         }
-        entry.1 += 1;
+        *curr += 1;
         None
     }
 }
@@ -855,6 +877,43 @@ mod tests {
         }
         assert!(rl.check(a, t).is_some());
         assert_eq!(rl.check(b, t), None);
-        assert_eq!(rl.check(a, t + Duration::from_secs(61)), None);
+        let s = Duration::from_secs;
+        let burst = |at: Duration| {
+            let mut n = 0;
+            while rl.check(a, t + at).is_none() {
+                n += 1;
+            }
+            n
+        };
+        // A second into the next minute the previous 100 still weigh 59/60: one more, not a
+        // fresh 100 as with a fixed window.
+        assert_eq!(burst(s(61)), 1);
+        // Half a minute on, half of them have slid out: 50 still count, so this minute may hold
+        // 50, one of which is already used.
+        assert_eq!(burst(s(90)), 49);
+        // Two quiet minutes later, a whole minute's worth again.
+        assert_eq!(rl.check(a, t + s(220)), None);
+    }
+
+    #[test]
+    fn rate_limit_retry_after_is_when_a_request_would_pass() {
+        let rl = RateLimiter::new(10);
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let t = Instant::now();
+        for _ in 0..10 {
+            assert_eq!(rl.check(a, t), None);
+        }
+        let wait = rl.check(a, t).expect("limited");
+        // The rest of this minute, then 6 s of the next one for a tenth of these 10 to slide out.
+        assert_eq!(wait, 66);
+        assert!(rl.check(a, t + Duration::from_secs(65)).is_some());
+        assert_eq!(rl.check(a, t + Duration::from_secs(66)), None);
+        // Now 10 weigh 10 * (1 - 6/60) = 9 and 1 is counted: the next passes when 0.1 more of
+        // the previous minute has slid out, 6 s later.
+        let wait = rl
+            .check(a, t + Duration::from_secs(66))
+            .expect("limited again");
+        assert_eq!(wait, 6);
+        assert_eq!(rl.check(a, t + Duration::from_secs(72)), None);
     }
 }
