@@ -87,7 +87,7 @@ pub fn client_ip(trusted: &[crate::operator::IpNet], peer: IpAddr, xff: Option<&
 
 /// Requests per minute per client IP, counted over a sliding minute: the previous minute's
 /// count weighted by how much of it still overlaps, plus the current minute's (the
-/// sliding-window counter of nginx's and Cloudflare's limiters). A fixed window would let a
+/// sliding-window counter Cloudflare describes for its limiter). A fixed window would let a
 /// client send twice the limit across a window edge; `governor`'s GCRA would refill one
 /// request every 60/N s, so the 101st request in a minute would pass after 0.6 s.
 pub struct RateLimiter {
