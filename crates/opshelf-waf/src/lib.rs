@@ -210,7 +210,10 @@ listen = "0.0.0.0:8080"
 # rules_dir = "/etc/opshelf/crs/rules"
 # Your own crs-setup.conf; when unset, opshelf generates one from the settings below.
 # crs_setup = "/etc/opshelf/crs-setup.conf"
-# Your rule exclusion files, loaded after the CRS.
+# Your rule exclusion files, loaded after the CRS; engine settings go here too. Request bodies
+# are inspected up to SecRequestBodyLimit (non-multipart: SecRequestBodyNoFilesLimit, 128 KiB);
+# longer ones get 413, or with `SecRequestBodyLimitAction ProcessPartial` are inspected in part
+# and streamed on whole.
 exclusion_files = []
 # On = block, DetectionOnly = log only, Off = pass everything.
 mode = "On"
