@@ -166,6 +166,8 @@ impl Rx {
     /// Compiles `pattern` (SecLang/PCRE syntax). Errors are the regex parser's.
     pub fn new(pattern: &str) -> Result<Self, String> {
         let translated = translate_pcre(pattern);
+        // The same dialect as `compile_translated` (bytes, ASCII classes, DOTALL): both engines
+        // must agree on every match (`rx_lazy_dfa_agrees_with_the_full_regex`).
         let sc = syntax::Config::new()
             .unicode(false)
             .utf8(false)
