@@ -61,6 +61,17 @@ impl TokenEntry {
         }
     }
 
+    /// The TTL granted when the token was issued or last renewed — what Vault answers as
+    /// `lease_duration` (not the seconds left, which depend on when the clock is read).
+    #[must_use]
+    pub fn granted_ttl(&self) -> i64 {
+        if self.expire_time == 0 {
+            return 0;
+        }
+        let issued = self.creation_time.max(self.last_renewal_time);
+        (self.expire_time - issued).max(0)
+    }
+
     /// Whether the entry carries the root policy.
     #[must_use]
     pub fn is_root(&self) -> bool {
@@ -119,7 +130,7 @@ impl TokenEntry {
             "policies": self.policies,
             "token_policies": token_policies,
             "metadata": self.meta,
-            "lease_duration": self.ttl(util::now_secs()),
+            "lease_duration": self.granted_ttl(),
             "renewable": self.renewable,
             "entity_id": self.entity_id,
             "token_type": self.token_type,
@@ -416,4 +427,44 @@ pub async fn accessors(u: &Unsealed) -> Result<Vec<String>> {
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod unit {
+    use super::TokenEntry;
+
+    fn entry(creation_time: i64, expire_time: i64, last_renewal_time: i64) -> TokenEntry {
+        TokenEntry {
+            hash: String::new(),
+            accessor: String::new(),
+            policies: vec![],
+            meta: None,
+            display_name: String::new(),
+            num_uses: 0,
+            creation_time,
+            creation_ttl: expire_time - creation_time,
+            expire_time,
+            explicit_max_ttl: 0,
+            period: 0,
+            renewable: true,
+            orphan: true,
+            parent: None,
+            path: String::new(),
+            issue_time: String::new(),
+            token_type: "service".to_owned(),
+            entity_id: String::new(),
+            last_renewal_time,
+        }
+    }
+
+    #[test]
+    fn lease_duration_is_the_granted_ttl_whenever_it_is_read() {
+        // Issued at 1000 for 5m: 300 however late the response is built (a busy machine
+        // used to answer 299).
+        assert_eq!(entry(1000, 1300, 0).granted_ttl(), 300);
+        // Renewed at 1200 for 10m.
+        assert_eq!(entry(1000, 1800, 1200).granted_ttl(), 600);
+        // Never expires.
+        assert_eq!(entry(1000, 0, 0).granted_ttl(), 0);
+    }
 }
