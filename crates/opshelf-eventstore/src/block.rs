@@ -1,0 +1,684 @@
+//! Block files: the immutable, compressed unit of storage.
+//!
+//! ```text
+//! "OSEVBLK1"                                   8-byte magic
+//! chunk 0 (zstd frame) | chunk 0 bloom (n×64 B) | chunk 1 | bloom 1 | ...
+//! chunk table     (varints; CRC in the footer)  one entry per chunk: stream, time bounds,
+//!                                               records, offset, lengths, CRC, bloom blocks
+//! summary         (varints; CRC in the footer)  id, tenant, generation, time bounds, counts,
+//!                                               replaced block ids, streams (labels + bounds)
+//! footer          table off/len/crc, summary off/len/crc, "OSEVBLK1"   (40 bytes)
+//! ```
+//! A chunk holds one stream's records in time order (`time delta, attrs, body`), about
+//! `chunk_target_bytes` before compression. Opening a block reads only the footer and the
+//! summary (kept in memory: what selects blocks by tenant, time and labels); a query reads
+//! the table, then per chunk 64 bytes of bloom for a needle, then the chunk itself.
+//! Every decoder checks lengths, offsets and CRCs: a mangled file is `Corrupt`, never a panic.
+
+use std::sync::Arc;
+
+use crate::bloom::{self, BLOOM_BLOCK, NeedleProbe};
+use crate::codec::{self, Reader, RecordRef};
+use crate::error::{Error, Result, corrupt};
+use crate::model::Labels;
+
+pub(crate) const MAGIC: &[u8; 8] = b"OSEVBLK1";
+pub(crate) const FOOTER: usize = 40;
+/// Largest uncompressed chunk a decoder accepts (a chunk is cut after the record that
+/// crosses `chunk_target_bytes`, and one record is at most `max_record_bytes`).
+pub(crate) const MAX_CHUNK_RAW: usize = 32 << 20;
+const MAX_SECTION: usize = 64 << 20;
+
+/// Random-access bytes of one block (a local file, an object-store range reader, a buffer).
+pub trait BlockSource: Send + Sync {
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+}
+
+impl BlockSource for std::fs::File {
+    fn len(&self) -> u64 {
+        self.metadata().map(|m| m.len()).unwrap_or(0)
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
+}
+
+impl BlockSource for Vec<u8> {
+    fn len(&self) -> u64 {
+        self.as_slice().len() as u64
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let src = start
+            .checked_add(buf.len())
+            .and_then(|end| self.get(start..end))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// Where a builder's bytes go; `commit` makes the block durable and visible to `load`.
+pub trait BlockWrite: Send {
+    fn append(&mut self, bytes: &[u8]) -> Result<()>;
+    fn commit(self: Box<Self>) -> Result<()>;
+}
+
+/// A stream inside a block.
+#[derive(Debug, Clone)]
+pub struct StreamMeta {
+    pub labels: Arc<Labels>,
+    pub min_t: i64,
+    pub max_t: i64,
+    pub records: u64,
+}
+
+/// A block's summary: what the in-memory index holds for every block.
+#[derive(Debug, Clone)]
+pub struct BlockMeta {
+    pub id: u64,
+    pub tenant: String,
+    /// The WAL generation whose flush wrote it (for compaction output: the newest input's).
+    pub gen_: u64,
+    pub min_t: i64,
+    pub max_t: i64,
+    pub records: u64,
+    pub raw_bytes: u64,
+    pub disk_bytes: u64,
+    /// Blocks this one was compacted from (deleted at open if a crash left them behind).
+    pub replaces: Vec<u64>,
+    pub streams: Vec<StreamMeta>,
+    pub(crate) table_off: u64,
+    pub(crate) table_len: u32,
+    pub(crate) table_crc: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ChunkMeta {
+    pub stream: u32,
+    pub min_t: i64,
+    pub max_t: i64,
+    pub records: u32,
+    pub offset: u64,
+    pub len: u32,
+    pub raw_len: u32,
+    pub crc: u32,
+    pub bloom_blocks: u32,
+}
+
+impl ChunkMeta {
+    fn bloom_off(&self) -> u64 {
+        self.offset + u64::from(self.len)
+    }
+    fn end(&self) -> u64 {
+        self.bloom_off() + u64::from(self.bloom_blocks) * BLOOM_BLOCK as u64
+    }
+}
+
+/// A block the store can read: summary plus its bytes.
+pub struct Block {
+    pub meta: BlockMeta,
+    pub(crate) src: Arc<dyn BlockSource>,
+}
+
+fn read_at(src: &dyn BlockSource, off: u64, len: usize) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; len];
+    src.read_exact_at(&mut buf, off)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::UnexpectedEof => corrupt("block section past the end of the file"),
+            _ => Error::Io {
+                path: "block".to_owned(),
+                source: e,
+            },
+        })?;
+    Ok(buf)
+}
+
+/// Reads and checks the footer and summary.
+pub(crate) fn read_meta(src: &dyn BlockSource) -> Result<BlockMeta> {
+    let len = src.len();
+    if len < (MAGIC.len() + FOOTER) as u64 {
+        return Err(corrupt("block shorter than its footer"));
+    }
+    let head = read_at(src, 0, MAGIC.len())?;
+    if head != MAGIC {
+        return Err(corrupt("block magic"));
+    }
+    let foot = read_at(src, len - FOOTER as u64, FOOTER)?;
+    let mut r = Reader::new(&foot);
+    let table_off = r.u64_le()?;
+    let table_len = r.u32_le()?;
+    let table_crc = r.u32_le()?;
+    let sum_off = r.u64_le()?;
+    let sum_len = r.u32_le()?;
+    let sum_crc = r.u32_le()?;
+    if r.fixed::<8>()? != *MAGIC {
+        return Err(corrupt("block footer magic"));
+    }
+    let body_end = len - FOOTER as u64;
+    let in_file = |off: u64, l: u32| {
+        off >= MAGIC.len() as u64
+            && (l as usize) <= MAX_SECTION
+            && off.checked_add(u64::from(l)).is_some_and(|e| e <= body_end)
+    };
+    if !in_file(table_off, table_len) || !in_file(sum_off, sum_len) {
+        return Err(corrupt("block section bounds"));
+    }
+    let sum = read_at(src, sum_off, sum_len as usize)?;
+    if crc32fast::hash(&sum) != sum_crc {
+        return Err(corrupt("block summary CRC"));
+    }
+    let mut m = decode_summary(&sum)?;
+    m.disk_bytes = len;
+    m.table_off = table_off;
+    m.table_len = table_len;
+    m.table_crc = table_crc;
+    Ok(m)
+}
+
+fn decode_summary(b: &[u8]) -> Result<BlockMeta> {
+    let mut r = Reader::new(b);
+    if r.uvarint()? != 1 {
+        return Err(corrupt("block summary version"));
+    }
+    let id = r.uvarint()?;
+    let tenant = r.str()?.to_owned();
+    let gen_ = r.uvarint()?;
+    let min_t = r.ivarint()?;
+    let max_t = r.ivarint()?;
+    let records = r.uvarint()?;
+    let raw_bytes = r.uvarint()?;
+    let n = r.count(1)?;
+    let mut replaces = Vec::with_capacity(n);
+    for _ in 0..n {
+        replaces.push(r.uvarint()?);
+    }
+    let n = r.count(4)?;
+    let mut streams = Vec::with_capacity(n);
+    for _ in 0..n {
+        let labels = Arc::new(codec::get_labels(&mut r)?);
+        let smin = r.ivarint()?;
+        let smax = r.ivarint()?;
+        let srec = r.uvarint()?;
+        if smin > smax || smin < min_t || smax > max_t {
+            return Err(corrupt("block stream time bounds"));
+        }
+        streams.push(StreamMeta {
+            labels,
+            min_t: smin,
+            max_t: smax,
+            records: srec,
+        });
+    }
+    if !r.is_empty() || min_t > max_t {
+        return Err(corrupt("block summary"));
+    }
+    Ok(BlockMeta {
+        id,
+        tenant,
+        gen_,
+        min_t,
+        max_t,
+        records,
+        raw_bytes,
+        disk_bytes: 0,
+        replaces,
+        streams,
+        table_off: 0,
+        table_len: 0,
+        table_crc: 0,
+    })
+}
+
+fn encode_summary(m: &BlockMeta) -> Vec<u8> {
+    let mut b = Vec::new();
+    codec::put_uvarint(&mut b, 1);
+    codec::put_uvarint(&mut b, m.id);
+    codec::put_bytes(&mut b, m.tenant.as_bytes());
+    codec::put_uvarint(&mut b, m.gen_);
+    codec::put_ivarint(&mut b, m.min_t);
+    codec::put_ivarint(&mut b, m.max_t);
+    codec::put_uvarint(&mut b, m.records);
+    codec::put_uvarint(&mut b, m.raw_bytes);
+    codec::put_uvarint(&mut b, m.replaces.len() as u64);
+    for &id in &m.replaces {
+        codec::put_uvarint(&mut b, id);
+    }
+    codec::put_uvarint(&mut b, m.streams.len() as u64);
+    for s in &m.streams {
+        codec::put_labels(&mut b, &s.labels);
+        codec::put_ivarint(&mut b, s.min_t);
+        codec::put_ivarint(&mut b, s.max_t);
+        codec::put_uvarint(&mut b, s.records);
+    }
+    b
+}
+
+/// Reads and checks the chunk table.
+pub(crate) fn read_table(m: &BlockMeta, src: &dyn BlockSource) -> Result<Vec<ChunkMeta>> {
+    let b = read_at(src, m.table_off, m.table_len as usize)?;
+    if crc32fast::hash(&b) != m.table_crc {
+        return Err(corrupt("block chunk table CRC"));
+    }
+    decode_table(&b, m)
+}
+
+fn decode_table(b: &[u8], m: &BlockMeta) -> Result<Vec<ChunkMeta>> {
+    let mut r = Reader::new(b);
+    let n = r.count(12)?;
+    let mut v = Vec::with_capacity(n);
+    for _ in 0..n {
+        let stream = u32::try_from(r.uvarint()?).map_err(|_| corrupt("chunk stream"))?;
+        let min_t = r.ivarint()?;
+        let span = r.uvarint()?;
+        let max_t = i64::try_from(span)
+            .ok()
+            .and_then(|s| min_t.checked_add(s))
+            .ok_or(corrupt("chunk time span"))?;
+        let small = |v: u64| u32::try_from(v).map_err(|_| corrupt("chunk field"));
+        let c = ChunkMeta {
+            stream,
+            min_t,
+            max_t,
+            records: small(r.uvarint()?)?,
+            offset: r.uvarint()?,
+            len: small(r.uvarint()?)?,
+            raw_len: small(r.uvarint()?)?,
+            crc: r.u32_le()?,
+            bloom_blocks: small(r.uvarint()?)?,
+        };
+        let Some(s) = m.streams.get(c.stream as usize) else {
+            return Err(corrupt("chunk stream index"));
+        };
+        if c.min_t < s.min_t
+            || c.max_t > s.max_t
+            || c.offset < MAGIC.len() as u64
+            || c.raw_len as usize > MAX_CHUNK_RAW
+            || c.records == 0
+            || c.bloom_blocks == 0
+            || c.offset.checked_add(u64::from(c.len)).is_none()
+            || c.end() > m.table_off
+        {
+            return Err(corrupt("chunk bounds"));
+        }
+        v.push(c);
+    }
+    if !r.is_empty() {
+        return Err(corrupt("chunk table trailing bytes"));
+    }
+    Ok(v)
+}
+
+fn encode_table(chunks: &[ChunkMeta]) -> Vec<u8> {
+    let mut b = Vec::with_capacity(chunks.len() * 24 + 4);
+    codec::put_uvarint(&mut b, chunks.len() as u64);
+    for c in chunks {
+        codec::put_uvarint(&mut b, u64::from(c.stream));
+        codec::put_ivarint(&mut b, c.min_t);
+        codec::put_uvarint(&mut b, c.max_t.wrapping_sub(c.min_t) as u64);
+        codec::put_uvarint(&mut b, u64::from(c.records));
+        codec::put_uvarint(&mut b, c.offset);
+        codec::put_uvarint(&mut b, u64::from(c.len));
+        codec::put_uvarint(&mut b, u64::from(c.raw_len));
+        b.extend_from_slice(&c.crc.to_le_bytes());
+        codec::put_uvarint(&mut b, u64::from(c.bloom_blocks));
+    }
+    b
+}
+
+/// Could the chunk hold the needle? One 64-byte read per probe.
+pub(crate) fn chunk_may_contain(
+    src: &dyn BlockSource,
+    c: &ChunkMeta,
+    probe: &NeedleProbe,
+) -> Result<bool> {
+    let test = |h: u64| -> Result<bool> {
+        let blk = bloom::block_of(h, c.bloom_blocks);
+        let b = read_at(
+            src,
+            c.bloom_off() + u64::from(blk) * BLOOM_BLOCK as u64,
+            BLOOM_BLOCK,
+        )?;
+        Ok(bloom::block_may_contain(&b, h))
+    };
+    if test(probe.value)? {
+        return Ok(true);
+    }
+    if probe.tokens.is_empty() {
+        return Ok(false);
+    }
+    for &h in &probe.tokens {
+        if !test(h)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Reads, checks and decompresses one chunk (the output is capped at its recorded length).
+pub(crate) fn read_chunk(
+    src: &dyn BlockSource,
+    c: &ChunkMeta,
+    dec: &mut zstd::bulk::Decompressor<'static>,
+) -> Result<Vec<u8>> {
+    let z = read_at(src, c.offset, c.len as usize)?;
+    if crc32fast::hash(&z) != c.crc {
+        return Err(corrupt("chunk CRC"));
+    }
+    let raw = dec
+        .decompress(&z, c.raw_len as usize)
+        .map_err(|_| corrupt("chunk zstd frame"))?;
+    if raw.len() != c.raw_len as usize {
+        return Err(corrupt("chunk length"));
+    }
+    Ok(raw)
+}
+
+/// The records of a decompressed chunk, in time order.
+pub(crate) fn chunk_records(raw: &[u8]) -> impl Iterator<Item = Result<RecordRef<'_>>> {
+    let mut r = Reader::new(raw);
+    let mut t: i64 = 0;
+    let mut failed = false;
+    std::iter::from_fn(move || {
+        if failed || r.is_empty() {
+            return None;
+        }
+        let rec = r.ivarint().and_then(|d| {
+            t = t.checked_add(d).ok_or(corrupt("chunk time overflow"))?;
+            RecordRef::read_rest(&mut r, t)
+        });
+        failed = rec.is_err();
+        Some(rec)
+    })
+}
+
+/// Writes a block as its records come, stream by stream, each stream in time order.
+pub(crate) struct BlockBuilder {
+    w: Box<dyn BlockWrite>,
+    pos: u64,
+    meta: BlockMeta,
+    chunks: Vec<ChunkMeta>,
+    comp: zstd::bulk::Compressor<'static>,
+    chunk_target: usize,
+    bloom_bits: u32,
+    // the chunk being filled
+    raw: Vec<u8>,
+    hashes: Vec<u64>,
+    prev_t: i64,
+    cmin: i64,
+    cmax: i64,
+    ccount: u32,
+}
+
+impl BlockBuilder {
+    pub(crate) fn new(
+        mut w: Box<dyn BlockWrite>,
+        id: u64,
+        tenant: &str,
+        gen_: u64,
+        replaces: Vec<u64>,
+        cfg: &crate::Config,
+    ) -> Result<Self> {
+        w.append(MAGIC)?;
+        let comp = zstd::bulk::Compressor::new(cfg.zstd_level)
+            .map_err(|e| Error::Config(format!("zstd_level: {e}")))?;
+        Ok(BlockBuilder {
+            w,
+            pos: MAGIC.len() as u64,
+            meta: BlockMeta {
+                id,
+                tenant: tenant.to_owned(),
+                gen_,
+                min_t: i64::MAX,
+                max_t: i64::MIN,
+                records: 0,
+                raw_bytes: 0,
+                disk_bytes: 0,
+                replaces,
+                streams: Vec::new(),
+                table_off: 0,
+                table_len: 0,
+                table_crc: 0,
+            },
+            chunks: Vec::new(),
+            comp,
+            chunk_target: cfg.chunk_target_bytes,
+            bloom_bits: cfg.bloom_bits_per_token,
+            raw: Vec::with_capacity(cfg.chunk_target_bytes + 4096),
+            hashes: Vec::new(),
+            prev_t: 0,
+            cmin: i64::MAX,
+            cmax: i64::MIN,
+            ccount: 0,
+        })
+    }
+
+    /// Starts the next stream; the caller pushes at least one record or chunk into it.
+    pub(crate) fn begin_stream(&mut self, labels: Arc<Labels>) -> Result<()> {
+        self.end_chunk()?;
+        self.meta.streams.push(StreamMeta {
+            labels,
+            min_t: i64::MAX,
+            max_t: i64::MIN,
+            records: 0,
+        });
+        Ok(())
+    }
+
+    /// Adds a record to the current stream; records must come in time order.
+    pub(crate) fn push(&mut self, rec: RecordRef<'_>) -> Result<()> {
+        if self.ccount == 0 {
+            self.prev_t = 0;
+        }
+        codec::put_ivarint(&mut self.raw, rec.time_ns.wrapping_sub(self.prev_t));
+        self.raw.extend_from_slice(rec.rest);
+        self.prev_t = rec.time_ns;
+        let hashes = &mut self.hashes;
+        rec.for_each_text(|text, is_attr| {
+            bloom::for_each_token(text, |h| hashes.push(h));
+            if is_attr {
+                hashes.push(bloom::value_hash(text));
+            }
+        })?;
+        self.cmin = self.cmin.min(rec.time_ns);
+        self.cmax = self.cmax.max(rec.time_ns);
+        self.ccount += 1;
+        if self.raw.len() >= self.chunk_target {
+            self.end_chunk()?;
+        }
+        Ok(())
+    }
+
+    fn end_chunk(&mut self) -> Result<()> {
+        if self.ccount == 0 {
+            return Ok(());
+        }
+        let z = self
+            .comp
+            .compress(&self.raw)
+            .map_err(|e| Error::Config(format!("zstd: {e}")))?;
+        let (bloom, nblocks) = bloom::build(&mut self.hashes, self.bloom_bits);
+        let c = ChunkMeta {
+            stream: (self.meta.streams.len() - 1) as u32,
+            min_t: self.cmin,
+            max_t: self.cmax,
+            records: self.ccount,
+            offset: self.pos,
+            len: z.len() as u32,
+            raw_len: self.raw.len() as u32,
+            crc: crc32fast::hash(&z),
+            bloom_blocks: nblocks,
+        };
+        self.w.append(&z)?;
+        self.w.append(&bloom)?;
+        self.pos = c.end();
+        self.add_chunk(c);
+        self.raw.clear();
+        self.hashes.clear();
+        self.cmin = i64::MAX;
+        self.cmax = i64::MIN;
+        self.ccount = 0;
+        Ok(())
+    }
+
+    fn add_chunk(&mut self, c: ChunkMeta) {
+        let Some(s) = self.meta.streams.last_mut() else {
+            return;
+        };
+        s.min_t = s.min_t.min(c.min_t);
+        s.max_t = s.max_t.max(c.max_t);
+        s.records += u64::from(c.records);
+        self.meta.min_t = self.meta.min_t.min(c.min_t);
+        self.meta.max_t = self.meta.max_t.max(c.max_t);
+        self.meta.records += u64::from(c.records);
+        self.meta.raw_bytes += u64::from(c.raw_len);
+        self.chunks.push(c);
+    }
+
+    /// Compaction: copies a chunk and its bloom from another block without recompressing.
+    pub(crate) fn copy_chunk(&mut self, src: &dyn BlockSource, c: &ChunkMeta) -> Result<()> {
+        self.end_chunk()?;
+        let bytes = read_at(src, c.offset, (c.end() - c.offset) as usize)?;
+        if crc32fast::hash(&bytes[..c.len as usize]) != c.crc {
+            return Err(corrupt("chunk CRC"));
+        }
+        self.w.append(&bytes)?;
+        let mut n = *c;
+        n.stream = (self.meta.streams.len().saturating_sub(1)) as u32;
+        n.offset = self.pos;
+        self.pos = n.end();
+        self.add_chunk(n);
+        Ok(())
+    }
+
+    /// Writes table, summary and footer, commits; returns the block's summary.
+    pub(crate) fn finish(mut self) -> Result<BlockMeta> {
+        self.end_chunk()?;
+        let table = encode_table(&self.chunks);
+        let summary = encode_summary(&self.meta);
+        let table_off = self.pos;
+        let sum_off = table_off + table.len() as u64;
+        let mut foot = Vec::with_capacity(FOOTER);
+        foot.extend_from_slice(&table_off.to_le_bytes());
+        foot.extend_from_slice(&(table.len() as u32).to_le_bytes());
+        foot.extend_from_slice(&crc32fast::hash(&table).to_le_bytes());
+        foot.extend_from_slice(&sum_off.to_le_bytes());
+        foot.extend_from_slice(&(summary.len() as u32).to_le_bytes());
+        foot.extend_from_slice(&crc32fast::hash(&summary).to_le_bytes());
+        foot.extend_from_slice(MAGIC);
+        self.w.append(&table)?;
+        self.w.append(&summary)?;
+        self.w.append(&foot)?;
+        self.w.commit()?;
+        self.meta.table_off = table_off;
+        self.meta.table_len = table.len() as u32;
+        self.meta.table_crc = crc32fast::hash(&table);
+        self.meta.disk_bytes = sum_off + summary.len() as u64 + FOOTER as u64;
+        Ok(self.meta)
+    }
+}
+
+/// Decodes every part of a block held in memory (the fuzz target and the mangling test).
+pub(crate) fn decode_all(bytes: Vec<u8>) -> Result<u64> {
+    let src: Arc<dyn BlockSource> = Arc::new(bytes);
+    let m = read_meta(src.as_ref())?;
+    let table = read_table(&m, src.as_ref())?;
+    let mut dec = zstd::bulk::Decompressor::new().map_err(|_| corrupt("zstd context"))?;
+    let probe = NeedleProbe::new("4bf92f3577b34da6a3ce929d0e0e4736");
+    let mut n = 0u64;
+    for c in &table {
+        chunk_may_contain(src.as_ref(), c, &probe)?;
+        let raw = read_chunk(src.as_ref(), c, &mut dec)?;
+        for rec in chunk_records(&raw) {
+            rec?.to_record()?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::model::Record;
+    use std::sync::Mutex;
+
+    /// A `BlockWrite` into a shared buffer.
+    pub(crate) struct MemWrite(pub Arc<Mutex<Vec<u8>>>);
+    impl BlockWrite for MemWrite {
+        fn append(&mut self, bytes: &[u8]) -> Result<()> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(())
+        }
+        fn commit(self: Box<Self>) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    pub(crate) fn sample_block(n: i64) -> Vec<u8> {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let cfg = crate::Config {
+            chunk_target_bytes: 4096,
+            ..crate::Config::default()
+        };
+        let mut b =
+            BlockBuilder::new(Box::new(MemWrite(buf.clone())), 7, "t", 3, vec![], &cfg).unwrap();
+        for s in 0..2 {
+            b.begin_stream(Arc::new(Labels::new([("s", s.to_string())])))
+                .unwrap();
+            for i in 0..n {
+                let rec = Record::new(i * 1000, format!("line {i} of stream {s} req-{}", i % 7))
+                    .with_attr("trace_id", format!("{:032x}", i * 31 + s));
+                let mut e = Vec::new();
+                codec::put_record(&mut e, &rec);
+                let rr = codec::read_records(&e).next().unwrap().unwrap();
+                b.push(rr).unwrap();
+            }
+        }
+        b.finish().unwrap();
+        buf.lock().unwrap().clone()
+    }
+
+    #[test]
+    fn block_round_trips_and_bloom_selects_chunks() {
+        let bytes = sample_block(500);
+        assert_eq!(decode_all(bytes.clone()).unwrap(), 1000);
+        let src: Arc<dyn BlockSource> = Arc::new(bytes);
+        let m = read_meta(src.as_ref()).unwrap();
+        assert_eq!((m.id, m.gen_, m.records, m.streams.len()), (7, 3, 1000, 2));
+        let table = read_table(&m, src.as_ref()).unwrap();
+        assert!(table.len() > 4, "{} chunks", table.len());
+        let probe = NeedleProbe::new(&format!("{:032x}", 100 * 31 + 1));
+        let hits: Vec<_> = table
+            .iter()
+            .filter(|c| chunk_may_contain(src.as_ref(), c, &probe).unwrap())
+            .collect();
+        assert!(
+            !hits.is_empty() && hits.len() <= 2,
+            "{} chunks pass",
+            hits.len()
+        );
+    }
+
+    #[test]
+    fn truncated_and_mangled_blocks_never_panic() {
+        let bytes = sample_block(60);
+        for cut in (0..bytes.len()).step_by(7) {
+            assert!(decode_all(bytes[..cut].to_vec()).is_err());
+        }
+        let mut x: u32 = 12345;
+        for i in 0..3000 {
+            let mut m = bytes.clone();
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            let at = x as usize % m.len();
+            m[at] ^= (i as u8) | 1;
+            let _ = decode_all(m);
+        }
+    }
+}

@@ -1,0 +1,97 @@
+//! opshelf's event store: append-mostly, time-ordered records (spans, log lines, analytics
+//! hits, audit events) in one embedded library, shared by every capability that ingests
+//! events. No HTTP and no knowledge of OTLP, Loki or Matomo shapes: callers append
+//! `Record`s (time, attributes, body) to a stream (`tenant` + `Labels`) and read them back.
+//!
+//! # Map
+//! - `store.rs` — `EventStore`: `append` (async) / `append_blocking`, `query`,
+//!   `lookup_token`, `query_stream`, `flush`, `run_maintenance`, `stats`, `close`. Owns two
+//!   threads: the WAL writer (group commit: the queued batches are written and fsynced once,
+//!   then inserted into the head, then acknowledged through oneshot channels — callers never
+//!   block a runtime thread) and the maintenance thread (frozen head → blocks, compaction,
+//!   retention).
+//! - `wal.rs` — segments of `len | crc32 | payload` frames; replay cuts a torn tail.
+//! - `head.rs` — acknowledged records not yet in a block, per stream, in 64 KiB chunks.
+//! - `block.rs` — block files: zstd chunks of one stream each, a bloom filter per chunk,
+//!   a chunk table and a summary (tenant, time bounds, stream labels) behind a footer.
+//! - `bloom.rs` — tokenizer and blocked (64-byte) bloom filters: a needle costs one 64-byte
+//!   `pread` per chunk, so filters never need to be in memory.
+//! - `query.rs` — the lazy k-way merge that streams results in time order.
+//! - `location.rs` — the `BlockStore` trait and `LocalDir` (`<data_dir>/blocks`).
+//! - `budget.rs`, `limits.rs` — the memory budget (back-pressure, query caps) and rate limits.
+//!
+//! # Durability
+//! A batch is acknowledged only after its WAL frame is fsynced. The head is cut into blocks
+//! that are written to a temporary name, fsynced, renamed and the directory fsynced; then the
+//! flushed WAL generation is recorded (same dance) and older segments are deleted. On open,
+//! blocks newer than the recorded generation (an interrupted flush) and blocks replaced by a
+//! compaction output are deleted, and the newer WAL segments are replayed. `kill -9` at any
+//! point loses no acknowledged record and duplicates none (`tests/crash.rs`).
+//!
+//! # Memory
+//! `memory_budget_bytes` (64 MiB): half for the head and appends in flight (appends wait up
+//! to `backpressure_timeout_ms`, then `Overloaded` → 429/503 with `Retry-After`), a quarter
+//! for queries (each resident chunk, cursor and pending entry is charged; a query that needs
+//! more than its share ends with `QueryMemory`), the rest for fixed overheads (zstd contexts,
+//! block summaries, the flush's sort buffer).
+//!
+//! # Several nodes: object storage + PostgreSQL (not built yet)
+//! Blocks are immutable and self-describing, so sharing them is a new `BlockStore`, not a new
+//! engine. An `ObjectStore` implementation writes each block with a multipart upload to
+//! `s3://bucket/<tenant>/<id>.blk` and `commit`s by inserting the block's summary into a
+//! PostgreSQL table `eventstore_blocks(id, tenant, min_t, max_t, gen, node, bytes, streams
+//! jsonb, replaces bigint[], state)` in the same transaction that records the node's flushed
+//! WAL generation (`eventstore_nodes(node, flushed_gen)`); `load` is a `SELECT` of committed
+//! rows, `open` returns a `BlockSource` doing ranged GETs (footer, table, 64-byte bloom probes,
+//! chunks — the same reads as `pread` today, with a small LRU of tables and bloom pages inside
+//! the cache share of the budget), `remove` marks the row deleted and a janitor deletes the
+//! object after a grace period longer than the longest query. Block ids become node-scoped
+//! (`node << 48 | seq`). Each ingesting node keeps its own local WAL and head (clients
+//! spread by tenant or stream hash); readers query PostgreSQL for blocks overlapping the range
+//! (`WHERE tenant = $1 AND max_t >= $2 AND min_t < $3`, a GiST/btree index on the bounds)
+//! instead of the in-memory list, and ask the ingesting nodes for their heads. Compaction and
+//! retention run on one node at a time under a PostgreSQL advisory lock, the way core's
+//! storage serializes writers; a compaction commits its output row and marks its inputs
+//! replaced in one transaction, which is what `replaces` does for one machine today.
+
+mod block;
+mod bloom;
+mod budget;
+mod codec;
+mod config;
+mod error;
+mod head;
+mod limits;
+mod location;
+mod model;
+mod query;
+mod store;
+mod wal;
+
+pub use block::{Block, BlockMeta, BlockSource, BlockWrite, StreamMeta};
+pub use config::{Config, Limits};
+pub use error::{Error, Result};
+pub use location::{BlockStore, LocalDir};
+pub use model::{Ack, Direction, Hit, Labels, MatchOp, Matcher, Query, Record};
+pub use query::QueryIter;
+pub use store::{EventStore, Recovery, Stats};
+
+/// Entry points for the cargo-fuzz targets (`fuzz/`); not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Decodes a WAL segment frame by frame; returns the valid prefix length.
+    pub fn wal_segment(bytes: &[u8]) -> usize {
+        crate::wal::decode_segment(bytes, |b| {
+            for r in crate::codec::read_records(b.records) {
+                r?.to_record()?;
+            }
+            Ok(())
+        })
+        .unwrap_or(0)
+    }
+
+    /// Decodes a whole block held in memory: footer, summary, table, blooms, chunks.
+    pub fn block(bytes: &[u8]) -> bool {
+        crate::block::decode_all(bytes.to_vec()).is_ok()
+    }
+}

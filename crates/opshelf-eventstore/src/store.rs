@@ -1,0 +1,951 @@
+//! `EventStore`: the writer thread (group commit into the WAL, then the head), the
+//! maintenance thread (head → blocks, compaction, retention) and the read path.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender, TryRecvError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, RwLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::block::{self, Block, BlockBuilder};
+use crate::budget::Budget;
+use crate::codec;
+use crate::config::Config;
+use crate::error::{Error, Result, io};
+use crate::head::{Head, HeadChunk, StreamKey};
+use crate::limits::RateLimits;
+use crate::location::{BlockStore, LocalDir};
+use crate::model::{Ack, Direction, Hit, Labels, Query, Record};
+use crate::query::{QueryIter, Source};
+use crate::wal::{self, Frame, Segment};
+
+/// What `open` found and repaired.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    pub wal_segments_replayed: usize,
+    pub records_replayed: u64,
+    /// Bytes of torn or corrupt WAL tail cut on open.
+    pub torn_bytes_cut: u64,
+    /// Blocks removed because a crash interrupted the flush or compaction that wrote them.
+    pub blocks_discarded: usize,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    pub blocks: usize,
+    pub block_bytes: u64,
+    pub block_raw_bytes: u64,
+    pub block_records: u64,
+    pub head_records: u64,
+    pub head_bytes: usize,
+    pub frozen_heads: usize,
+    pub ingest_memory_used: usize,
+    pub ingest_memory_budget: usize,
+    pub query_memory_used: usize,
+    pub query_memory_budget: usize,
+    pub wal_generation: u64,
+    pub compactions: u64,
+    pub blocks_expired: u64,
+    pub recovery: Recovery,
+}
+
+struct State {
+    active: Head,
+    frozen: VecDeque<Arc<Head>>,
+    blocks: Vec<Arc<Block>>,
+}
+
+struct AppendReq {
+    key: StreamKey,
+    frame: Frame,
+    reserved: usize,
+    ack: tokio::sync::oneshot::Sender<Result<Ack>>,
+}
+
+enum Msg {
+    Append(AppendReq),
+    /// Freeze the active head now (tests, `flush`, `close`).
+    Freeze(tokio::sync::oneshot::Sender<()>),
+}
+
+struct Inner {
+    cfg: Config,
+    wal_dir: PathBuf,
+    store: Box<dyn BlockStore>,
+    state: RwLock<State>,
+    ingest: Budget,
+    queries: Arc<Budget>,
+    rates: RateLimits,
+    failed: Mutex<Option<String>>,
+    next_block_id: Mutex<u64>,
+    /// serializes flush, compaction and retention
+    maint_lock: Mutex<()>,
+    wake: (Mutex<bool>, Condvar),
+    closing: std::sync::atomic::AtomicBool,
+    recovery: Recovery,
+    counters: Mutex<(u64, u64)>,
+}
+
+/// A handle to the store; clones share it. Dropping the last handle stops the threads
+/// (acknowledged data is in the WAL either way); `close` also flushes the head to blocks.
+#[derive(Clone)]
+pub struct EventStore {
+    inner: Arc<Inner>,
+    tx: Arc<Mutex<Option<Sender<Msg>>>>,
+    threads: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+impl EventStore {
+    /// Opens (or creates) a store in `dir`: blocks under `dir/blocks`, the WAL under `dir/wal`.
+    /// Replays the WAL and cuts a torn tail. Blocking: call it at start-up or in
+    /// `spawn_blocking`.
+    pub fn open(dir: &Path, cfg: Config) -> Result<EventStore> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let store = LocalDir::new(dir)?;
+        Self::open_with(dir, cfg, Box::new(store))
+    }
+
+    /// Opens with another block location (the WAL stays in `dir/wal`).
+    pub fn open_with(dir: &Path, cfg: Config, store: Box<dyn BlockStore>) -> Result<EventStore> {
+        cfg.validate()?;
+        let wal_dir = dir.join("wal");
+        std::fs::create_dir_all(&wal_dir).map_err(io(&wal_dir))?;
+        let mut recovery = Recovery::default();
+
+        let flushed = store.flushed_gen()?;
+        let loaded = store.load()?;
+        let mut next_id = loaded.iter().map(|b| b.meta.id).max().unwrap_or(0) + 1;
+        let replaced: HashSet<u64> = loaded
+            .iter()
+            .flat_map(|b| b.meta.replaces.iter().copied())
+            .collect();
+        let mut blocks = Vec::new();
+        for b in loaded {
+            if b.meta.gen_ > flushed || replaced.contains(&b.meta.id) {
+                store.remove(b.meta.id)?;
+                recovery.blocks_discarded += 1;
+            } else {
+                blocks.push(Arc::new(b));
+            }
+        }
+        blocks.sort_by_key(|b| b.meta.min_t);
+
+        let segs = wal::list_segments(&wal_dir)?;
+        let last = segs.last().copied().unwrap_or(0).max(flushed);
+        let mut active = Head::new(last + 1);
+        for &g in &segs {
+            let path = wal::segment_path(&wal_dir, g);
+            if g <= flushed {
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                continue;
+            }
+            let r = wal::replay_segment(&path, |b| {
+                let key = StreamKey {
+                    tenant: b.tenant.to_owned(),
+                    labels: Arc::new(b.labels),
+                };
+                active.insert(key, b.records, b.count, b.min_t, b.max_t);
+                recovery.records_replayed += b.count as u64;
+                Ok(())
+            })?;
+            tracing::debug!(
+                segment = g,
+                valid_bytes = r.valid_bytes,
+                "event store WAL replayed"
+            );
+            recovery.wal_segments_replayed += 1;
+            recovery.torn_bytes_cut += r.cut_bytes;
+        }
+        next_id = next_id.max(1);
+        let seg = Segment::create(&wal_dir, active.gen_)?;
+        let ingest = Budget::new(cfg.ingest_budget());
+        ingest.charge(active.bytes);
+        let queries = Arc::new(Budget::new(cfg.query_budget()));
+        let inner = Arc::new(Inner {
+            cfg,
+            wal_dir,
+            store,
+            state: RwLock::new(State {
+                active,
+                frozen: VecDeque::new(),
+                blocks,
+            }),
+            ingest,
+            queries,
+            rates: RateLimits::default(),
+            failed: Mutex::new(None),
+            next_block_id: Mutex::new(next_id),
+            maint_lock: Mutex::new(()),
+            wake: (Mutex::new(false), Condvar::new()),
+            closing: std::sync::atomic::AtomicBool::new(false),
+            recovery,
+            counters: Mutex::new((0, 0)),
+        });
+        let (tx, rx) = mpsc::channel();
+        let w = inner.clone();
+        let writer = std::thread::Builder::new()
+            .name("eventstore-wal".into())
+            .spawn(move || writer_loop(&w, &rx, seg))
+            .map_err(io("writer thread"))?;
+        let m = inner.clone();
+        let maint = std::thread::Builder::new()
+            .name("eventstore-maint".into())
+            .spawn(move || maintenance_loop(&m))
+            .map_err(io("maintenance thread"))?;
+        Ok(EventStore {
+            inner,
+            tx: Arc::new(Mutex::new(Some(tx))),
+            threads: Arc::new(Mutex::new(vec![writer, maint])),
+        })
+    }
+
+    /// Appends a batch to the stream `(tenant, labels)`; resolves once every record is
+    /// durable. Waits (without blocking the runtime) while the ingestion budget is full,
+    /// then fails with `Overloaded` — it never drops a record silently.
+    pub async fn append(&self, tenant: &str, labels: &Labels, records: &[Record]) -> Result<Ack> {
+        if records.is_empty() {
+            return Ok(Ack { records: 0 });
+        }
+        let (key, frame) = self.prepare(tenant, labels, records)?;
+        let n = frame.bytes.len();
+        let timeout = Duration::from_millis(self.inner.cfg.backpressure_timeout_ms);
+        if !self.inner.ingest.reserve(n, timeout).await {
+            return Err(self.overloaded());
+        }
+        let rx = self.send(key, frame, n)?;
+        rx.await
+            .map_err(|_| Error::Closed("writer stopped".to_owned()))?
+    }
+
+    /// `append` for plain threads (never call it on a runtime worker).
+    pub fn append_blocking(
+        &self,
+        tenant: &str,
+        labels: &Labels,
+        records: &[Record],
+    ) -> Result<Ack> {
+        if records.is_empty() {
+            return Ok(Ack { records: 0 });
+        }
+        let (key, frame) = self.prepare(tenant, labels, records)?;
+        let n = frame.bytes.len();
+        let timeout = Duration::from_millis(self.inner.cfg.backpressure_timeout_ms);
+        if !self.inner.ingest.reserve_blocking(n, timeout) {
+            return Err(self.overloaded());
+        }
+        let rx = self.send(key, frame, n)?;
+        rx.blocking_recv()
+            .map_err(|_| Error::Closed("writer stopped".to_owned()))?
+    }
+
+    fn overloaded(&self) -> Error {
+        Error::Overloaded {
+            retry_after: Duration::from_secs(1),
+        }
+    }
+
+    fn prepare(
+        &self,
+        tenant: &str,
+        labels: &Labels,
+        records: &[Record],
+    ) -> Result<(StreamKey, Frame)> {
+        if let Some(f) = lock(&self.inner.failed).as_ref() {
+            return Err(Error::Closed(f.clone()));
+        }
+        let l = &self.inner.cfg.limits;
+        if tenant.is_empty() || tenant.len() > 256 {
+            return Err(Error::Invalid("tenant must be 1..=256 bytes".to_owned()));
+        }
+        if labels.len() > l.max_labels_per_stream {
+            return Err(Error::Limit(format!(
+                "{} labels on a stream (max_labels_per_stream = {})",
+                labels.len(),
+                l.max_labels_per_stream
+            )));
+        }
+        if labels
+            .iter()
+            .any(|(k, v)| k.len() > l.max_label_bytes || v.len() > l.max_label_bytes)
+        {
+            return Err(Error::Limit(format!(
+                "a label name or value is longer than max_label_bytes = {}",
+                l.max_label_bytes
+            )));
+        }
+        for r in records {
+            let size = r.body.len()
+                + r.attrs
+                    .iter()
+                    .map(|(k, v)| k.len() + v.len() + 4)
+                    .sum::<usize>();
+            if size > l.max_record_bytes {
+                return Err(Error::Limit(format!(
+                    "a record of {size} bytes (max_record_bytes = {})",
+                    l.max_record_bytes
+                )));
+            }
+        }
+        let frame = wal::encode(tenant, labels, records);
+        if frame.bytes.len() > l.max_batch_bytes {
+            return Err(Error::Limit(format!(
+                "a batch of {} bytes (max_batch_bytes = {})",
+                frame.bytes.len(),
+                l.max_batch_bytes
+            )));
+        }
+        let key = StreamKey {
+            tenant: tenant.to_owned(),
+            labels: Arc::new(labels.clone()),
+        };
+        {
+            let st = self
+                .inner
+                .state
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !st.active.has_stream(&key)
+                && st.active.streams_of(tenant) >= l.max_streams_per_tenant
+            {
+                return Err(Error::Limit(format!(
+                    "tenant {tenant:?} has {} active streams (max_streams_per_tenant)",
+                    l.max_streams_per_tenant
+                )));
+            }
+        }
+        if l.tenant_bytes_per_sec > 0 || l.stream_bytes_per_sec > 0 {
+            let mut kb = Vec::new();
+            codec::put_bytes(&mut kb, tenant.as_bytes());
+            codec::put_labels(&mut kb, labels);
+            let h = xxhash_rust::xxh3::xxh3_64(&kb);
+            self.inner
+                .rates
+                .check(l, tenant, h, frame.bytes.len() as u64)?;
+        }
+        Ok((key, frame))
+    }
+
+    fn send(
+        &self,
+        key: StreamKey,
+        frame: Frame,
+        reserved: usize,
+    ) -> Result<tokio::sync::oneshot::Receiver<Result<Ack>>> {
+        let (ack, rx) = tokio::sync::oneshot::channel();
+        let tx = lock(&self.tx);
+        let sent = tx.as_ref().is_some_and(|tx| {
+            tx.send(Msg::Append(AppendReq {
+                key,
+                frame,
+                reserved,
+                ack,
+            }))
+            .is_ok()
+        });
+        if !sent {
+            self.inner.ingest.release(reserved);
+            return Err(Error::Closed("store closed".to_owned()));
+        }
+        Ok(rx)
+    }
+
+    /// Runs a query: an iterator of hits in time order that reads lazily (blocking I/O).
+    pub fn query(&self, q: Query) -> Result<QueryIter> {
+        if q.from_ns >= q.to_ns {
+            return Err(Error::Invalid("empty time range (from >= to)".to_owned()));
+        }
+        let inner = &self.inner;
+        let cap = inner.cfg.per_query_budget();
+        let mut sources: Vec<(Source, i64, i64)> = Vec::new();
+        let mut copied = 0usize;
+        {
+            let st = inner.state.read().unwrap_or_else(PoisonError::into_inner);
+            for b in &st.blocks {
+                let m = &b.meta;
+                if m.tenant != q.tenant || m.max_t < q.from_ns || m.min_t >= q.to_ns {
+                    continue;
+                }
+                if !m.streams.iter().any(|s| {
+                    s.max_t >= q.from_ns && s.min_t < q.to_ns && q.matches_labels(&s.labels)
+                }) {
+                    continue;
+                }
+                sources.push((Source::Block(b.clone()), m.min_t, m.max_t));
+            }
+            let heads = st.frozen.iter().map(AsRef::as_ref).chain([&st.active]);
+            for h in heads {
+                for (k, sh) in &h.streams {
+                    if k.tenant != q.tenant || !q.matches_labels(&sh.labels) {
+                        continue;
+                    }
+                    let mut add = |c: Arc<HeadChunk>| {
+                        if c.count > 0 && c.max_t >= q.from_ns && c.min_t < q.to_ns {
+                            let (a, z) = (c.min_t, c.max_t);
+                            sources.push((
+                                Source::Head {
+                                    labels: sh.labels.clone(),
+                                    chunk: c,
+                                },
+                                a,
+                                z,
+                            ));
+                        }
+                    };
+                    for c in &sh.sealed {
+                        add(c.clone());
+                    }
+                    if sh.open.count > 0 && sh.open.max_t >= q.from_ns && sh.open.min_t < q.to_ns {
+                        copied += sh.open.data.len();
+                        add(Arc::new(sh.open.clone()));
+                    }
+                }
+            }
+        }
+        // the copies of open head chunks are held by this query until it ends
+        if copied > cap || !inner.queries.try_reserve(copied) {
+            return Err(Error::QueryMemory { budget: cap });
+        }
+        QueryIter::new(q, sources, inner.queries.clone(), cap, copied)
+    }
+
+    /// Records that contain `token` as a whole token (a trace id, a request id, an e-mail),
+    /// newest first.
+    pub fn lookup_token(
+        &self,
+        tenant: &str,
+        token: &str,
+        from_ns: i64,
+        to_ns: i64,
+        limit: usize,
+    ) -> Result<QueryIter> {
+        self.query(Query {
+            tenant: tenant.to_owned(),
+            from_ns,
+            to_ns,
+            matchers: Vec::new(),
+            direction: Direction::Backward,
+            limit,
+            needle: Some(token.to_owned()),
+        })
+    }
+
+    /// The async form of `query`: batches of up to `batch` hits through a bounded channel,
+    /// produced on tokio's blocking pool. Must be called inside a runtime.
+    pub fn query_stream(
+        &self,
+        q: Query,
+        batch: usize,
+    ) -> tokio::sync::mpsc::Receiver<Result<Vec<Hit>>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let it = match store.query(q) {
+                Ok(it) => it,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            };
+            let mut buf = Vec::with_capacity(batch.max(1));
+            for h in it {
+                match h {
+                    Ok(h) => buf.push(h),
+                    Err(e) => {
+                        let _ = tx.blocking_send(Err(e));
+                        return;
+                    }
+                }
+                if buf.len() >= batch.max(1)
+                    && tx.blocking_send(Ok(std::mem::take(&mut buf))).is_err()
+                {
+                    return;
+                }
+            }
+            if !buf.is_empty() {
+                let _ = tx.blocking_send(Ok(buf));
+            }
+        });
+        rx
+    }
+
+    pub fn stats(&self) -> Stats {
+        let inner = &self.inner;
+        let st = inner.state.read().unwrap_or_else(PoisonError::into_inner);
+        let (compactions, expired) = *lock(&inner.counters);
+        let mut s = Stats {
+            blocks: st.blocks.len(),
+            head_records: st.active.records + st.frozen.iter().map(|h| h.records).sum::<u64>(),
+            head_bytes: st.active.bytes + st.frozen.iter().map(|h| h.bytes).sum::<usize>(),
+            frozen_heads: st.frozen.len(),
+            ingest_memory_used: inner.ingest.used(),
+            ingest_memory_budget: inner.ingest.limit(),
+            query_memory_used: inner.queries.used(),
+            query_memory_budget: inner.queries.limit(),
+            wal_generation: st.active.gen_,
+            compactions,
+            blocks_expired: expired,
+            recovery: inner.recovery,
+            ..Stats::default()
+        };
+        for b in &st.blocks {
+            s.block_bytes += b.meta.disk_bytes;
+            s.block_raw_bytes += b.meta.raw_bytes;
+            s.block_records += b.meta.records;
+        }
+        s
+    }
+
+    /// Cuts the head into blocks now and waits until they are written.
+    pub fn flush(&self) -> Result<()> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        {
+            let g = lock(&self.tx);
+            let Some(s) = g.as_ref() else {
+                return Err(Error::Closed("store closed".to_owned()));
+            };
+            s.send(Msg::Freeze(tx))
+                .map_err(|_| Error::Closed("writer stopped".to_owned()))?;
+        }
+        rx.blocking_recv()
+            .map_err(|_| Error::Closed("writer stopped".to_owned()))?;
+        flush_frozen(&self.inner)
+    }
+
+    /// Compaction and retention now (they also run every `maintenance_interval_secs`).
+    pub fn run_maintenance(&self) -> Result<()> {
+        maintain(&self.inner)
+    }
+
+    /// Flushes the head, stops the threads. Later calls on any clone fail with `Closed`.
+    pub fn close(&self) -> Result<()> {
+        let r = self.flush();
+        self.shutdown();
+        r
+    }
+
+    fn shutdown(&self) {
+        lock(&self.tx).take();
+        self.inner
+            .closing
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        wake(&self.inner);
+        let threads: Vec<_> = lock(&self.threads).drain(..).collect();
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for EventStore {
+    fn drop(&mut self) {
+        if Arc::strong_count(&self.tx) == 1 {
+            self.shutdown();
+        }
+    }
+}
+
+fn wake(inner: &Inner) {
+    *lock(&inner.wake.0) = true;
+    inner.wake.1.notify_all();
+}
+
+fn fail(inner: &Inner, msg: String) {
+    tracing::error!(error = %msg, "event store writer failed; appends are refused");
+    *lock(&inner.failed) = Some(msg);
+}
+
+fn writer_loop(inner: &Arc<Inner>, rx: &Receiver<Msg>, mut seg: Segment) {
+    let window = inner.cfg.fsync_window();
+    let flush_every = Duration::from_secs(inner.cfg.flush_interval_secs);
+    let cut = inner.cfg.head_cut_bytes();
+    let mut group: Vec<AppendReq> = Vec::new();
+    let mut freezes: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
+    let mut buf: Vec<u8> = Vec::new();
+    loop {
+        let tick = Duration::from_millis(250);
+        match rx.recv_timeout(tick) {
+            Ok(Msg::Append(r)) => group.push(r),
+            Ok(Msg::Freeze(t)) => freezes.push(t),
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        // gather the group: whatever is queued, plus what arrives within the window
+        let deadline = Instant::now() + window;
+        let mut bytes: usize = group.iter().map(|r| r.frame.bytes.len()).sum();
+        while bytes < 8 << 20 {
+            let m = match rx.try_recv() {
+                Ok(m) => m,
+                Err(TryRecvError::Empty) => {
+                    let now = Instant::now();
+                    if group.is_empty() || now >= deadline {
+                        break;
+                    }
+                    match rx.recv_timeout(deadline - now) {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    }
+                }
+                Err(TryRecvError::Disconnected) => break,
+            };
+            match m {
+                Msg::Append(r) => {
+                    bytes += r.frame.bytes.len();
+                    group.push(r);
+                }
+                Msg::Freeze(t) => freezes.push(t),
+            }
+        }
+        if !group.is_empty() {
+            buf.clear();
+            for r in &group {
+                buf.extend_from_slice(&r.frame.bytes);
+            }
+            if let Err(e) = seg.write_durable(&buf) {
+                let msg = e.to_string();
+                fail(inner, msg.clone());
+                for r in group.drain(..) {
+                    inner.ingest.release(r.reserved);
+                    let _ = r.ack.send(Err(Error::Closed(msg.clone())));
+                }
+                break;
+            }
+            let (mut reserved, mut grown) = (0usize, 0usize);
+            {
+                let mut st = inner.state.write().unwrap_or_else(PoisonError::into_inner);
+                for r in &group {
+                    reserved += r.reserved;
+                    grown += st.active.insert(
+                        r.key.clone(),
+                        r.frame.records(),
+                        r.frame.count,
+                        r.frame.min_t,
+                        r.frame.max_t,
+                    );
+                }
+            }
+            inner.ingest.charge(grown);
+            inner.ingest.release(reserved);
+            for r in group.drain(..) {
+                let _ = r.ack.send(Ok(Ack {
+                    records: r.frame.count,
+                }));
+            }
+        }
+        let (size, age, empty) = {
+            let st = inner.state.read().unwrap_or_else(PoisonError::into_inner);
+            (
+                st.active.bytes,
+                st.active.created.elapsed(),
+                st.active.is_empty(),
+            )
+        };
+        if !freezes.is_empty() || (!empty && (size >= cut || age >= flush_every)) {
+            if !empty {
+                match Segment::create(&inner.wal_dir, seg.gen_ + 1) {
+                    Ok(s) => {
+                        seg = s;
+                        let mut st = inner.state.write().unwrap_or_else(PoisonError::into_inner);
+                        let mut old = std::mem::replace(&mut st.active, Head::new(seg.gen_));
+                        old.seal_all();
+                        st.frozen.push_back(Arc::new(old));
+                    }
+                    Err(e) => {
+                        fail(inner, e.to_string());
+                        break;
+                    }
+                }
+                wake(inner);
+            }
+            for t in freezes.drain(..) {
+                let _ = t.send(());
+            }
+        }
+    }
+    for t in freezes.drain(..) {
+        let _ = t.send(());
+    }
+    wake(inner);
+}
+
+fn maintenance_loop(inner: &Arc<Inner>) {
+    let every = Duration::from_secs(inner.cfg.maintenance_interval_secs);
+    let mut last = Instant::now();
+    loop {
+        {
+            let mut woken = lock(&inner.wake.0);
+            if !*woken {
+                woken = inner
+                    .wake
+                    .1
+                    .wait_timeout(woken, Duration::from_millis(500))
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
+            }
+            *woken = false;
+        }
+        if let Err(e) = flush_frozen(inner) {
+            tracing::error!(error = %e, "event store: flushing the head failed; will retry");
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        if inner.closing.load(std::sync::atomic::Ordering::SeqCst) {
+            let pending = inner
+                .state
+                .read()
+                .unwrap_or_else(PoisonError::into_inner)
+                .frozen
+                .len();
+            if pending == 0 || lock(&inner.failed).is_some() {
+                break;
+            }
+            continue;
+        }
+        if last.elapsed() >= every {
+            last = Instant::now();
+            if let Err(e) = maintain(inner) {
+                tracing::error!(error = %e, "event store: compaction or retention failed");
+            }
+        }
+    }
+}
+
+fn new_block_id(inner: &Inner) -> u64 {
+    let mut g = lock(&inner.next_block_id);
+    let id = *g;
+    *g += 1;
+    id
+}
+
+/// Writes every frozen head into blocks, oldest first.
+fn flush_frozen(inner: &Inner) -> Result<()> {
+    let _g = lock(&inner.maint_lock);
+    loop {
+        let head = {
+            let st = inner.state.read().unwrap_or_else(PoisonError::into_inner);
+            match st.frozen.front() {
+                Some(h) => h.clone(),
+                None => return Ok(()),
+            }
+        };
+        let blocks = build_blocks(inner, &head)?;
+        inner.store.set_flushed_gen(head.gen_)?;
+        {
+            let mut st = inner.state.write().unwrap_or_else(PoisonError::into_inner);
+            for b in blocks {
+                st.blocks.push(Arc::new(b));
+            }
+            st.blocks.sort_by_key(|b| b.meta.min_t);
+            st.frozen.pop_front();
+        }
+        inner.ingest.release(head.bytes);
+        for g in wal::list_segments(&inner.wal_dir)? {
+            if g <= head.gen_ {
+                let p = wal::segment_path(&inner.wal_dir, g);
+                std::fs::remove_file(&p).map_err(io(&p))?;
+            }
+        }
+    }
+}
+
+/// One block per (tenant, time bucket of `max_block_span`), streams in label order, each
+/// stream's records sorted by time.
+fn build_blocks(inner: &Inner, head: &Head) -> Result<Vec<Block>> {
+    let span = inner.cfg.max_block_span_ns();
+    let mut by_tenant: HashMap<&str, Vec<&crate::head::StreamHead>> = HashMap::new();
+    for (k, sh) in &head.streams {
+        by_tenant.entry(k.tenant.as_str()).or_default().push(sh);
+    }
+    let mut tenants: Vec<_> = by_tenant.into_iter().collect();
+    tenants.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out = Vec::new();
+    for (tenant, mut streams) in tenants {
+        streams.sort_by(|a, b| a.labels.cmp(&b.labels));
+        // every stream's records, sorted, and the buckets they fall in
+        let mut sorted = Vec::with_capacity(streams.len());
+        let mut buckets = std::collections::BTreeSet::new();
+        for sh in &streams {
+            let mut recs = Vec::new();
+            for c in &sh.sealed {
+                for r in codec::read_records(&c.data) {
+                    recs.push(r?);
+                }
+            }
+            recs.sort_by_key(|r| r.time_ns);
+            for r in &recs {
+                buckets.insert(r.time_ns.div_euclid(span));
+            }
+            sorted.push((sh.labels.clone(), recs));
+        }
+        for bucket in buckets {
+            let id = new_block_id(inner);
+            let w = inner.store.create(id)?;
+            let mut b = BlockBuilder::new(w, id, tenant, head.gen_, Vec::new(), &inner.cfg)?;
+            for (labels, recs) in &sorted {
+                let lo = recs.partition_point(|r| r.time_ns.div_euclid(span) < bucket);
+                let hi = recs.partition_point(|r| r.time_ns.div_euclid(span) <= bucket);
+                if lo == hi {
+                    continue;
+                }
+                b.begin_stream(labels.clone())?;
+                for r in &recs[lo..hi] {
+                    b.push(*r)?;
+                }
+            }
+            let meta = b.finish()?;
+            let src = inner.store.open(id)?;
+            out.push(Block { meta, src });
+        }
+    }
+    Ok(out)
+}
+
+/// Compaction, then retention.
+fn maintain(inner: &Inner) -> Result<()> {
+    let _g = lock(&inner.maint_lock);
+    while compact_once(inner)? {}
+    retention(inner)
+}
+
+/// Merges one run of small blocks of a tenant (adjacent in time, together at most
+/// `block_target_bytes` raw and `max_block_span` long). Chunks and blooms are copied, not
+/// recompressed. Returns whether it merged anything.
+fn compact_once(inner: &Inner) -> Result<bool> {
+    let target = inner.cfg.block_target_bytes as u64;
+    let span = inner.cfg.max_block_span_ns();
+    let run: Vec<Arc<Block>> = {
+        let st = inner.state.read().unwrap_or_else(PoisonError::into_inner);
+        let mut by_tenant: HashMap<&str, Vec<&Arc<Block>>> = HashMap::new();
+        for b in &st.blocks {
+            by_tenant.entry(b.meta.tenant.as_str()).or_default().push(b);
+        }
+        let mut best: Vec<Arc<Block>> = Vec::new();
+        for (_, blocks) in by_tenant {
+            // st.blocks is sorted by min_t
+            let mut run: Vec<&Arc<Block>> = Vec::new();
+            let mut raw = 0u64;
+            let flush = |run: &mut Vec<&Arc<Block>>, raw: u64, best: &mut Vec<Arc<Block>>| {
+                if run.len() >= 2 && (raw >= target / 2 || run.len() >= 8) && best.is_empty() {
+                    *best = run.iter().map(|b| (*b).clone()).collect();
+                }
+                run.clear();
+            };
+            for b in blocks {
+                let small = b.meta.raw_bytes < target / 2;
+                let fits = run.first().is_none_or(|f| {
+                    raw + b.meta.raw_bytes <= target
+                        && b.meta.max_t.max(f.meta.max_t).saturating_sub(f.meta.min_t) < span
+                });
+                if !small || !fits {
+                    flush(&mut run, raw, &mut best);
+                    raw = 0;
+                }
+                if small {
+                    raw += b.meta.raw_bytes;
+                    run.push(b);
+                }
+            }
+            flush(&mut run, raw, &mut best);
+        }
+        best
+    };
+    if run.is_empty() {
+        return Ok(false);
+    }
+    let id = new_block_id(inner);
+    let gen_ = run.iter().map(|b| b.meta.gen_).max().unwrap_or(0);
+    let replaces: Vec<u64> = run.iter().map(|b| b.meta.id).collect();
+    let tables: Vec<Vec<block::ChunkMeta>> = run
+        .iter()
+        .map(|b| block::read_table(&b.meta, b.src.as_ref()))
+        .collect::<Result<_>>()?;
+    let mut all_labels: Vec<Arc<Labels>> = run
+        .iter()
+        .flat_map(|b| b.meta.streams.iter().map(|s| s.labels.clone()))
+        .collect();
+    all_labels.sort();
+    all_labels.dedup();
+    let w = inner.store.create(id)?;
+    let mut nb = BlockBuilder::new(w, id, &run[0].meta.tenant, gen_, replaces, &inner.cfg)?;
+    for labels in &all_labels {
+        nb.begin_stream(labels.clone())?;
+        for (b, table) in run.iter().zip(&tables) {
+            let Some(idx) = b.meta.streams.iter().position(|s| &s.labels == labels) else {
+                continue;
+            };
+            for c in table.iter().filter(|c| c.stream as usize == idx) {
+                nb.copy_chunk(b.src.as_ref(), c)?;
+            }
+        }
+    }
+    let meta = nb.finish()?;
+    let src = inner.store.open(id)?;
+    let ids: HashSet<u64> = run.iter().map(|b| b.meta.id).collect();
+    {
+        let mut st = inner.state.write().unwrap_or_else(PoisonError::into_inner);
+        st.blocks.retain(|b| !ids.contains(&b.meta.id));
+        st.blocks.push(Arc::new(Block { meta, src }));
+        st.blocks.sort_by_key(|b| b.meta.min_t);
+    }
+    for id in ids {
+        inner.store.remove(id)?;
+    }
+    lock(&inner.counters).0 += 1;
+    Ok(true)
+}
+
+fn retention(inner: &Inner) -> Result<()> {
+    let cfg = &inner.cfg;
+    let mut doomed = Vec::new();
+    {
+        let mut st = inner.state.write().unwrap_or_else(PoisonError::into_inner);
+        if cfg.retention_age_secs > 0 {
+            let age = i64::try_from(cfg.retention_age_secs.saturating_mul(1_000_000_000))
+                .unwrap_or(i64::MAX);
+            let cutoff = now_ns().saturating_sub(age);
+            st.blocks.retain(|b| {
+                let keep = b.meta.max_t >= cutoff;
+                if !keep {
+                    doomed.push(b.meta.id);
+                }
+                keep
+            });
+        }
+        if cfg.retention_bytes > 0 {
+            let mut total: u64 = st.blocks.iter().map(|b| b.meta.disk_bytes).sum();
+            if total > cfg.retention_bytes {
+                let mut by_age: Vec<(i64, u64, u64)> = st
+                    .blocks
+                    .iter()
+                    .map(|b| (b.meta.max_t, b.meta.id, b.meta.disk_bytes))
+                    .collect();
+                by_age.sort_unstable();
+                let mut drop_ids = HashSet::new();
+                for (_, id, bytes) in by_age {
+                    if total <= cfg.retention_bytes {
+                        break;
+                    }
+                    total -= bytes;
+                    drop_ids.insert(id);
+                }
+                st.blocks.retain(|b| !drop_ids.contains(&b.meta.id));
+                doomed.extend(drop_ids);
+            }
+        }
+    }
+    lock(&inner.counters).1 += doomed.len() as u64;
+    for id in doomed {
+        inner.store.remove(id)?;
+    }
+    Ok(())
+}
