@@ -15,12 +15,12 @@
 //! the table, then per chunk 64 bytes of bloom for a needle, then the chunk itself.
 //! Every decoder checks lengths, offsets and CRCs: a mangled file is `Corrupt`, never a panic.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::bloom::{self, BLOOM_BLOCK, NeedleProbe};
 use crate::codec::{self, Reader, RecordRef};
 use crate::error::{Error, Result, corrupt};
-use crate::model::Labels;
+use crate::model::{Labels, Record};
 
 pub(crate) const MAGIC: &[u8; 8] = b"OSEVBLK1";
 pub(crate) const FOOTER: usize = 40;
@@ -345,7 +345,9 @@ pub(crate) fn chunk_may_contain(
         )?;
         Ok(bloom::block_may_contain(&b, h))
     };
-    if test(probe.value)? {
+    if let Some(v) = probe.value
+        && test(v)?
+    {
         return Ok(true);
     }
     if probe.tokens.is_empty() {
@@ -582,6 +584,47 @@ impl BlockBuilder {
     }
 }
 
+/// A `BlockWrite` into a shared buffer (tests and fuzz seeds).
+pub(crate) struct MemWrite(pub Arc<Mutex<Vec<u8>>>);
+
+impl BlockWrite for MemWrite {
+    fn append(&mut self, bytes: &[u8]) -> Result<()> {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .extend_from_slice(bytes);
+        Ok(())
+    }
+    fn commit(self: Box<Self>) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A small valid block: two streams of `n` records, many chunks (tests and fuzz seeds).
+pub(crate) fn sample_block(n: i64) -> Result<Vec<u8>> {
+    let buf = Arc::new(Mutex::new(Vec::new()));
+    let cfg = crate::Config {
+        chunk_target_bytes: 4096,
+        ..crate::Config::default()
+    };
+    let mut b = BlockBuilder::new(Box::new(MemWrite(buf.clone())), 7, "t", 3, vec![], &cfg)?;
+    for s in 0..2 {
+        b.begin_stream(Arc::new(Labels::new([("s", s.to_string())])))?;
+        for i in 0..n {
+            let rec = Record::new(i * 1000, format!("line {i} of stream {s} req-{}", i % 7))
+                .with_attr("trace_id", format!("{:032x}", i * 31 + s));
+            let mut e = Vec::new();
+            codec::put_record(&mut e, &rec);
+            for rr in codec::read_records(&e) {
+                b.push(rr?)?;
+            }
+        }
+    }
+    b.finish()?;
+    let v = buf.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    Ok(v)
+}
+
 /// Decodes every part of a block held in memory (the fuzz target and the mangling test).
 pub(crate) fn decode_all(bytes: Vec<u8>) -> Result<u64> {
     let src: Arc<dyn BlockSource> = Arc::new(bytes);
@@ -602,50 +645,12 @@ pub(crate) fn decode_all(bytes: Vec<u8>) -> Result<u64> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use crate::model::Record;
-    use std::sync::Mutex;
-
-    /// A `BlockWrite` into a shared buffer.
-    pub(crate) struct MemWrite(pub Arc<Mutex<Vec<u8>>>);
-    impl BlockWrite for MemWrite {
-        fn append(&mut self, bytes: &[u8]) -> Result<()> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(())
-        }
-        fn commit(self: Box<Self>) -> Result<()> {
-            Ok(())
-        }
-    }
-
-    pub(crate) fn sample_block(n: i64) -> Vec<u8> {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let cfg = crate::Config {
-            chunk_target_bytes: 4096,
-            ..crate::Config::default()
-        };
-        let mut b =
-            BlockBuilder::new(Box::new(MemWrite(buf.clone())), 7, "t", 3, vec![], &cfg).unwrap();
-        for s in 0..2 {
-            b.begin_stream(Arc::new(Labels::new([("s", s.to_string())])))
-                .unwrap();
-            for i in 0..n {
-                let rec = Record::new(i * 1000, format!("line {i} of stream {s} req-{}", i % 7))
-                    .with_attr("trace_id", format!("{:032x}", i * 31 + s));
-                let mut e = Vec::new();
-                codec::put_record(&mut e, &rec);
-                let rr = codec::read_records(&e).next().unwrap().unwrap();
-                b.push(rr).unwrap();
-            }
-        }
-        b.finish().unwrap();
-        buf.lock().unwrap().clone()
-    }
 
     #[test]
     fn block_round_trips_and_bloom_selects_chunks() {
-        let bytes = sample_block(500);
+        let bytes = sample_block(500).unwrap();
         assert_eq!(decode_all(bytes.clone()).unwrap(), 1000);
         let src: Arc<dyn BlockSource> = Arc::new(bytes);
         let m = read_meta(src.as_ref()).unwrap();
@@ -666,7 +671,7 @@ pub(crate) mod tests {
 
     #[test]
     fn truncated_and_mangled_blocks_never_panic() {
-        let bytes = sample_block(60);
+        let bytes = sample_block(60).unwrap();
         for cut in (0..bytes.len()).step_by(7) {
             assert!(decode_all(bytes[..cut].to_vec()).is_err());
         }

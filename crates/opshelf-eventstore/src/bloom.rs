@@ -93,21 +93,26 @@ pub(crate) fn block_may_contain(block: &[u8], h: u64) -> bool {
 }
 
 /// What to probe for a needle: its whole-value hash, or else all of its tokens. A chunk may
-/// hold the needle only if the whole-value probe hits or every token probe hits.
+/// hold the needle only if the whole-value probe hits or every token probe hits. A needle that
+/// is one token (a trace id) needs only the token probe: attribute values are indexed by their
+/// tokens too.
 #[derive(Debug, Clone)]
 pub(crate) struct NeedleProbe {
-    pub value: u64,
+    pub value: Option<u64>,
     pub tokens: Vec<u64>,
 }
 
 impl NeedleProbe {
     pub(crate) fn new(needle: &str) -> Self {
+        let b = needle.as_bytes();
         let mut tokens = Vec::new();
-        for_each_token(needle.as_bytes(), |h| tokens.push(h));
+        for_each_token(b, |h| tokens.push(h));
         tokens.sort_unstable();
         tokens.dedup();
+        let one_token =
+            (MIN_TOKEN..=MAX_TOKEN).contains(&b.len()) && b.iter().all(|&c| is_token_byte(c));
         NeedleProbe {
-            value: value_hash(needle.as_bytes()),
+            value: (!one_token).then(|| value_hash(b)),
             tokens,
         }
     }

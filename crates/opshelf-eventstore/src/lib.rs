@@ -94,4 +94,41 @@ pub mod fuzzing {
     pub fn block(bytes: &[u8]) -> bool {
         crate::block::decode_all(bytes.to_vec()).is_ok()
     }
+
+    /// A valid block to mutate (random bytes rarely get past the magic and the CRCs).
+    pub fn sample_block() -> Vec<u8> {
+        crate::block::sample_block(40).unwrap_or_default()
+    }
+
+    /// A valid WAL segment of three frames.
+    pub fn sample_wal() -> Vec<u8> {
+        let labels = crate::Labels::new([("service", "api"), ("env", "prod")]);
+        let mut seg = Vec::new();
+        for i in 0..3 {
+            let recs = [
+                crate::Record::new(i, format!("GET /x/{i} trace=4bf92f35")).with_attr("k", "v"),
+                crate::Record::new(i + 9, "second"),
+            ];
+            seg.extend_from_slice(&crate::wal::encode("tenant", &labels, &recs).bytes);
+        }
+        seg
+    }
+
+    /// `base` with fuzz-chosen damage: each 3 input bytes XOR one byte (16-bit offset);
+    /// a trailing byte truncates at that fraction of the length.
+    pub fn mangle(base: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut out = base.to_vec();
+        if out.is_empty() {
+            return out;
+        }
+        let mut it = data.chunks_exact(3);
+        for c in it.by_ref() {
+            let at = usize::from(u16::from_le_bytes([c[0], c[1]])) % out.len();
+            out[at] ^= c[2];
+        }
+        if let [t] = it.remainder() {
+            out.truncate(out.len() * usize::from(*t) / 255);
+        }
+        out
+    }
 }
