@@ -119,6 +119,49 @@ impl ChunkMeta {
     }
 }
 
+/// A bloom filter over every token of a run of chunks (`first..end` in the table): one per
+/// flushed head, and a compacted block keeps the groups of its inputs. A needle probes the
+/// groups first (a few 64-byte reads per block), then the chunk filters of the groups that hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct GroupBloom {
+    pub first: u32,
+    pub end: u32,
+    pub offset: u64,
+    pub blocks: u32,
+}
+
+/// A block's chunk table and bloom groups.
+#[derive(Debug, Default)]
+pub(crate) struct Table {
+    pub chunks: Vec<ChunkMeta>,
+    pub groups: Vec<GroupBloom>,
+}
+
+impl Table {
+    /// Which chunks may hold the needle according to the group filters (a chunk outside every
+    /// group is kept).
+    pub(crate) fn chunks_passing(
+        &self,
+        src: &dyn BlockSource,
+        probe: &NeedleProbe,
+    ) -> Result<Vec<bool>> {
+        let n = self.chunks.len();
+        let mut covered = vec![false; n];
+        let mut pass = vec![false; n];
+        for g in &self.groups {
+            let hit = may_contain(src, g.offset, g.blocks, probe)?;
+            for i in g.first as usize..(g.end as usize).min(n) {
+                covered[i] = true;
+                pass[i] |= hit;
+            }
+        }
+        for i in 0..n {
+            pass[i] |= !covered[i];
+        }
+        Ok(pass)
+    }
+}
+
 /// A block the store can read: summary plus its bytes.
 pub struct Block {
     pub meta: BlockMeta,
@@ -259,7 +302,7 @@ fn encode_summary(m: &BlockMeta) -> Vec<u8> {
 }
 
 /// Reads and checks the chunk table.
-pub(crate) fn read_table(m: &BlockMeta, src: &dyn BlockSource) -> Result<Vec<ChunkMeta>> {
+pub(crate) fn read_table(m: &BlockMeta, src: &dyn BlockSource) -> Result<Table> {
     let b = read_at(src, m.table_off, m.table_len as usize)?;
     if crc32fast::hash(&b) != m.table_crc {
         return Err(corrupt("block chunk table CRC"));
@@ -267,7 +310,7 @@ pub(crate) fn read_table(m: &BlockMeta, src: &dyn BlockSource) -> Result<Vec<Chu
     decode_table(&b, m)
 }
 
-fn decode_table(b: &[u8], m: &BlockMeta) -> Result<Vec<ChunkMeta>> {
+fn decode_table(b: &[u8], m: &BlockMeta) -> Result<Table> {
     let mut r = Reader::new(b);
     let n = r.count(12)?;
     let mut v = Vec::with_capacity(n);
@@ -307,13 +350,36 @@ fn decode_table(b: &[u8], m: &BlockMeta) -> Result<Vec<ChunkMeta>> {
         }
         v.push(c);
     }
+    let n = r.count(4)?;
+    let mut groups = Vec::with_capacity(n);
+    for _ in 0..n {
+        let small = |v: u64| u32::try_from(v).map_err(|_| corrupt("bloom group field"));
+        let g = GroupBloom {
+            first: small(r.uvarint()?)?,
+            end: small(r.uvarint()?)?,
+            offset: r.uvarint()?,
+            blocks: small(r.uvarint()?)?,
+        };
+        let end = u64::from(g.blocks)
+            .checked_mul(BLOOM_BLOCK as u64)
+            .and_then(|l| g.offset.checked_add(l));
+        if g.first > g.end
+            || g.end as usize > v.len()
+            || g.blocks == 0
+            || g.offset < MAGIC.len() as u64
+            || end.is_none_or(|e| e > m.table_off)
+        {
+            return Err(corrupt("bloom group bounds"));
+        }
+        groups.push(g);
+    }
     if !r.is_empty() {
         return Err(corrupt("chunk table trailing bytes"));
     }
-    Ok(v)
+    Ok(Table { chunks: v, groups })
 }
 
-fn encode_table(chunks: &[ChunkMeta]) -> Vec<u8> {
+fn encode_table(chunks: &[ChunkMeta], groups: &[GroupBloom]) -> Vec<u8> {
     let mut b = Vec::with_capacity(chunks.len() * 24 + 4);
     codec::put_uvarint(&mut b, chunks.len() as u64);
     for c in chunks {
@@ -327,6 +393,13 @@ fn encode_table(chunks: &[ChunkMeta]) -> Vec<u8> {
         b.extend_from_slice(&c.crc.to_le_bytes());
         codec::put_uvarint(&mut b, u64::from(c.bloom_blocks));
     }
+    codec::put_uvarint(&mut b, groups.len() as u64);
+    for g in groups {
+        codec::put_uvarint(&mut b, u64::from(g.first));
+        codec::put_uvarint(&mut b, u64::from(g.end));
+        codec::put_uvarint(&mut b, g.offset);
+        codec::put_uvarint(&mut b, u64::from(g.blocks));
+    }
     b
 }
 
@@ -336,13 +409,14 @@ pub(crate) fn chunk_may_contain(
     c: &ChunkMeta,
     probe: &NeedleProbe,
 ) -> Result<bool> {
+    may_contain(src, c.bloom_off(), c.bloom_blocks, probe)
+}
+
+/// Probes the filter of `nblocks` 64-byte blocks at `off`.
+fn may_contain(src: &dyn BlockSource, off: u64, nblocks: u32, probe: &NeedleProbe) -> Result<bool> {
     let test = |h: u64| -> Result<bool> {
-        let blk = bloom::block_of(h, c.bloom_blocks);
-        let b = read_at(
-            src,
-            c.bloom_off() + u64::from(blk) * BLOOM_BLOCK as u64,
-            BLOOM_BLOCK,
-        )?;
+        let blk = bloom::block_of(h, nblocks);
+        let b = read_at(src, off + u64::from(blk) * BLOOM_BLOCK as u64, BLOOM_BLOCK)?;
         Ok(bloom::block_may_contain(&b, h))
     };
     if let Some(v) = probe.value
@@ -407,6 +481,11 @@ pub(crate) struct BlockBuilder {
     comp: zstd::bulk::Compressor<'static>,
     chunk_target: usize,
     bloom_bits: u32,
+    group_bits: u32,
+    groups: Vec<GroupBloom>,
+    /// distinct tokens of every chunk since `group_start` (for the group filter)
+    group_hashes: Vec<u64>,
+    group_start: u32,
     // the chunk being filled
     raw: Vec<u8>,
     hashes: Vec<u64>,
@@ -450,6 +529,10 @@ impl BlockBuilder {
             comp,
             chunk_target: cfg.chunk_target_bytes,
             bloom_bits: cfg.bloom_bits_per_token,
+            group_bits: (cfg.bloom_bits_per_token / 2).max(4),
+            groups: Vec::new(),
+            group_hashes: Vec::new(),
+            group_start: 0,
             raw: Vec::with_capacity(cfg.chunk_target_bytes + 4096),
             hashes: Vec::new(),
             prev_t: 0,
@@ -504,6 +587,7 @@ impl BlockBuilder {
             .compress(&self.raw)
             .map_err(|e| Error::Config(format!("zstd: {e}")))?;
         let (bloom, nblocks) = bloom::build(&mut self.hashes, self.bloom_bits);
+        self.group_hashes.extend_from_slice(&self.hashes);
         let c = ChunkMeta {
             stream: (self.meta.streams.len() - 1) as u32,
             min_t: self.cmin,
@@ -528,12 +612,11 @@ impl BlockBuilder {
     }
 
     fn add_chunk(&mut self, c: ChunkMeta) {
-        let Some(s) = self.meta.streams.last_mut() else {
-            return;
-        };
-        s.min_t = s.min_t.min(c.min_t);
-        s.max_t = s.max_t.max(c.max_t);
-        s.records += u64::from(c.records);
+        if let Some(s) = self.meta.streams.get_mut(c.stream as usize) {
+            s.min_t = s.min_t.min(c.min_t);
+            s.max_t = s.max_t.max(c.max_t);
+            s.records += u64::from(c.records);
+        }
         self.meta.min_t = self.meta.min_t.min(c.min_t);
         self.meta.max_t = self.meta.max_t.max(c.max_t);
         self.meta.records += u64::from(c.records);
@@ -541,26 +624,81 @@ impl BlockBuilder {
         self.chunks.push(c);
     }
 
-    /// Compaction: copies a chunk and its bloom from another block without recompressing.
-    pub(crate) fn copy_chunk(&mut self, src: &dyn BlockSource, c: &ChunkMeta) -> Result<()> {
+    /// Writes the group filter of the chunks built since the last group.
+    fn end_group(&mut self) -> Result<()> {
         self.end_chunk()?;
-        let bytes = read_at(src, c.offset, (c.end() - c.offset) as usize)?;
-        if crc32fast::hash(&bytes[..c.len as usize]) != c.crc {
-            return Err(corrupt("chunk CRC"));
+        let end = self.chunks.len() as u32;
+        if end > self.group_start && !self.group_hashes.is_empty() {
+            let (bloom, blocks) = bloom::build(&mut self.group_hashes, self.group_bits);
+            self.w.append(&bloom)?;
+            self.groups.push(GroupBloom {
+                first: self.group_start,
+                end,
+                offset: self.pos,
+                blocks,
+            });
+            self.pos += bloom.len() as u64;
         }
-        self.w.append(&bytes)?;
-        let mut n = *c;
-        n.stream = (self.meta.streams.len().saturating_sub(1)) as u32;
-        n.offset = self.pos;
-        self.pos = n.end();
-        self.add_chunk(n);
+        self.group_hashes = Vec::new();
+        self.group_start = end;
+        Ok(())
+    }
+
+    /// Compaction: the output's streams, all at once (chunks are then copied input by input).
+    pub(crate) fn preset_streams(&mut self, labels: &[Arc<Labels>]) {
+        for l in labels {
+            self.meta.streams.push(StreamMeta {
+                labels: l.clone(),
+                min_t: i64::MAX,
+                max_t: i64::MIN,
+                records: 0,
+            });
+        }
+    }
+
+    /// Compaction: copies a block's chunks (with their filters) and its group filters
+    /// without recompressing; `stream_map` maps its stream indexes to the output's.
+    pub(crate) fn copy_block(
+        &mut self,
+        src: &dyn BlockSource,
+        table: &Table,
+        stream_map: &[u32],
+    ) -> Result<()> {
+        self.end_group()?;
+        let base = self.chunks.len() as u32;
+        for c in &table.chunks {
+            let bytes = read_at(src, c.offset, (c.end() - c.offset) as usize)?;
+            if crc32fast::hash(&bytes[..c.len as usize]) != c.crc {
+                return Err(corrupt("chunk CRC"));
+            }
+            self.w.append(&bytes)?;
+            let mut n = *c;
+            n.stream = *stream_map
+                .get(c.stream as usize)
+                .ok_or(corrupt("chunk stream index"))?;
+            n.offset = self.pos;
+            self.pos = n.end();
+            self.add_chunk(n);
+        }
+        for g in &table.groups {
+            let bytes = read_at(src, g.offset, g.blocks as usize * BLOOM_BLOCK)?;
+            self.w.append(&bytes)?;
+            self.groups.push(GroupBloom {
+                first: base + g.first,
+                end: base + g.end,
+                offset: self.pos,
+                blocks: g.blocks,
+            });
+            self.pos += bytes.len() as u64;
+        }
+        self.group_start = self.chunks.len() as u32;
         Ok(())
     }
 
     /// Writes table, summary and footer, commits; returns the block's summary.
     pub(crate) fn finish(mut self) -> Result<BlockMeta> {
-        self.end_chunk()?;
-        let table = encode_table(&self.chunks);
+        self.end_group()?;
+        let table = encode_table(&self.chunks, &self.groups);
         let summary = encode_summary(&self.meta);
         let table_off = self.pos;
         let sum_off = table_off + table.len() as u64;
@@ -632,8 +770,9 @@ pub(crate) fn decode_all(bytes: Vec<u8>) -> Result<u64> {
     let table = read_table(&m, src.as_ref())?;
     let mut dec = zstd::bulk::Decompressor::new().map_err(|_| corrupt("zstd context"))?;
     let probe = NeedleProbe::new("4bf92f3577b34da6a3ce929d0e0e4736");
+    table.chunks_passing(src.as_ref(), &probe)?;
     let mut n = 0u64;
-    for c in &table {
+    for c in &table.chunks {
         chunk_may_contain(src.as_ref(), c, &probe)?;
         let raw = read_chunk(src.as_ref(), c, &mut dec)?;
         for rec in chunk_records(&raw) {
@@ -656,9 +795,24 @@ mod tests {
         let m = read_meta(src.as_ref()).unwrap();
         assert_eq!((m.id, m.gen_, m.records, m.streams.len()), (7, 3, 1000, 2));
         let table = read_table(&m, src.as_ref()).unwrap();
-        assert!(table.len() > 4, "{} chunks", table.len());
+        assert!(table.chunks.len() > 4, "{} chunks", table.chunks.len());
+        assert_eq!(table.groups.len(), 1);
         let probe = NeedleProbe::new(&format!("{:032x}", 100 * 31 + 1));
+        assert!(
+            table
+                .chunks_passing(src.as_ref(), &probe)
+                .unwrap()
+                .iter()
+                .all(|&p| p)
+        );
+        let absent = NeedleProbe::new("ffffffffffffffffffffffffffffffff");
+        let pass = table.chunks_passing(src.as_ref(), &absent).unwrap();
+        assert!(
+            pass.iter().all(|&p| !p),
+            "the group filter rules the block out"
+        );
         let hits: Vec<_> = table
+            .chunks
             .iter()
             .filter(|c| chunk_may_contain(src.as_ref(), c, &probe).unwrap())
             .collect();

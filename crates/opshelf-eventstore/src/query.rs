@@ -183,7 +183,15 @@ impl QueryIter {
                 self.charge(table_len)?;
                 let table = block::read_table(&b.meta, b.src.as_ref());
                 self.uncharge(table_len);
-                for c in table? {
+                let table = table?;
+                let pass = match &self.probe {
+                    Some(p) => Some(table.chunks_passing(b.src.as_ref(), p)?),
+                    None => None,
+                };
+                for (i, &c) in table.chunks.iter().enumerate() {
+                    if pass.as_ref().is_some_and(|p| !p[i]) {
+                        continue;
+                    }
                     if c.max_t < self.q.from_ns || c.min_t >= self.q.to_ns {
                         continue;
                     }

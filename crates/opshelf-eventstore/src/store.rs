@@ -865,10 +865,6 @@ fn compact_once(inner: &Inner) -> Result<bool> {
     let id = new_block_id(inner);
     let gen_ = run.iter().map(|b| b.meta.gen_).max().unwrap_or(0);
     let replaces: Vec<u64> = run.iter().map(|b| b.meta.id).collect();
-    let tables: Vec<Vec<block::ChunkMeta>> = run
-        .iter()
-        .map(|b| block::read_table(&b.meta, b.src.as_ref()))
-        .collect::<Result<_>>()?;
     let mut all_labels: Vec<Arc<Labels>> = run
         .iter()
         .flat_map(|b| b.meta.streams.iter().map(|s| s.labels.clone()))
@@ -877,16 +873,17 @@ fn compact_once(inner: &Inner) -> Result<bool> {
     all_labels.dedup();
     let w = inner.store.create(id)?;
     let mut nb = BlockBuilder::new(w, id, &run[0].meta.tenant, gen_, replaces, &inner.cfg)?;
-    for labels in &all_labels {
-        nb.begin_stream(labels.clone())?;
-        for (b, table) in run.iter().zip(&tables) {
-            let Some(idx) = b.meta.streams.iter().position(|s| &s.labels == labels) else {
-                continue;
-            };
-            for c in table.iter().filter(|c| c.stream as usize == idx) {
-                nb.copy_chunk(b.src.as_ref(), c)?;
-            }
-        }
+    nb.preset_streams(&all_labels);
+    // input by input (one table in memory at a time), so each keeps its bloom groups
+    for b in &run {
+        let table = block::read_table(&b.meta, b.src.as_ref())?;
+        let map: Vec<u32> = b
+            .meta
+            .streams
+            .iter()
+            .map(|s| all_labels.binary_search(&s.labels).unwrap_or(0) as u32)
+            .collect();
+        nb.copy_block(b.src.as_ref(), &table, &map)?;
     }
     let meta = nb.finish()?;
     let src = inner.store.open(id)?;
