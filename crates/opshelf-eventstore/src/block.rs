@@ -2,17 +2,21 @@
 //!
 //! ```text
 //! "OSEVBLK1"                                   8-byte magic
-//! chunk 0 (zstd frame) | chunk 0 bloom (n×64 B) | chunk 1 | bloom 1 | ...
+//! chunk 0 (zstd frame) | chunk 0 bloom (n×64 B) | chunk 1 | bloom 1 | ... | group bloom
 //! chunk table     (varints; CRC in the footer)  one entry per chunk: stream, time bounds,
-//!                                               records, offset, lengths, CRC, bloom blocks
+//!                                               records, offset, lengths, CRC, bloom blocks;
+//!                                               then the bloom groups: chunk range, offset
 //! summary         (varints; CRC in the footer)  id, tenant, generation, time bounds, counts,
 //!                                               replaced block ids, streams (labels + bounds)
 //! footer          table off/len/crc, summary off/len/crc, "OSEVBLK1"   (40 bytes)
 //! ```
 //! A chunk holds one stream's records in time order (`time delta, attrs, body`), about
-//! `chunk_target_bytes` before compression. Opening a block reads only the footer and the
-//! summary (kept in memory: what selects blocks by tenant, time and labels); a query reads
-//! the table, then per chunk 64 bytes of bloom for a needle, then the chunk itself.
+//! `chunk_target_bytes` before compression. A group bloom covers every token of the chunks
+//! one flush wrote (half the bits per token of a chunk filter); compaction copies chunks,
+//! chunk filters and group filters verbatim, so a compacted block has one group per input.
+//! Opening a block reads only the footer and the summary (kept in memory: what selects blocks
+//! by tenant, time and labels); a query reads the table, then for a needle 64 bytes per group
+//! and per chunk of the groups that hit, then only the chunks that may hold it.
 //! Every decoder checks lengths, offsets and CRCs: a mangled file is `Corrupt`, never a panic.
 
 use std::sync::{Arc, Mutex, PoisonError};
