@@ -338,7 +338,52 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         st.query_memory_budget >> 20
     );
     store.close()?;
+    drop(store);
     std::thread::sleep(Duration::from_millis(10));
     println!("peak_rss_mb={:.1}", vm_hwm_mb());
+
+    // the whole retention period under a tiny budget: 4 MiB in all, 1 MiB for queries
+    let tiny = Config {
+        memory_budget_bytes: 4 << 20,
+        limits: opshelf_eventstore::Limits {
+            max_batch_bytes: 1 << 20,
+            ..opshelf_eventstore::Limits::default()
+        },
+        ..Config::default()
+    };
+    let store = EventStore::open(&dir, tiny)?;
+    for (name, matchers) in [
+        (
+            "one service",
+            vec![opshelf_eventstore::Matcher::eq("service", "payments")],
+        ),
+        ("all services at once", Vec::new()),
+    ] {
+        let t = Instant::now();
+        let (mut n, mut peak) = (0u64, 0usize);
+        let mut outcome = String::from("answered");
+        let q = opshelf_eventstore::Query {
+            matchers,
+            ..opshelf_eventstore::Query::all("bench")
+        };
+        for h in store.query(q)? {
+            match h {
+                Ok(_) => n += 1,
+                Err(e) => {
+                    outcome = format!("refused: {e}");
+                    break;
+                }
+            }
+            if n % 4096 == 0 {
+                peak = peak.max(store.stats().query_memory_used);
+            }
+        }
+        println!(
+            "tiny_budget_scan {name}: {outcome} after {n} records in {:.1}s; peak held {} KiB of a {} KiB query share",
+            t.elapsed().as_secs_f64(),
+            peak >> 10,
+            store.stats().query_memory_budget >> 10
+        );
+    }
     Ok(())
 }
