@@ -130,18 +130,7 @@ pub async fn route(
         if op != Op::List {
             return Err(Error::UnsupportedOperation);
         }
-        let prefix = format!("{p}role/");
-        let keys: Vec<String> = u
-            .list(&prefix)
-            .await?
-            .into_iter()
-            .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
-            .collect();
-        return if keys.is_empty() {
-            Err(Error::NotFound)
-        } else {
-            Ok(Reply::Data(json!({ "keys": keys })))
-        };
+        return list_roles(u, &p).await;
     }
     let Some(rest) = sub.strip_prefix("role/") else {
         return Err(Error::NotFoundMsg(format!(
@@ -157,283 +146,388 @@ pub async fn route(
         return Err(Error::bad("invalid role name"));
     }
     let _g = vault.lock_key(&format!("{p}role/{name}")).await;
-    let role_key = format!("{p}role/{name}");
+    let name = name.as_str();
     match (action, op) {
-        ("", Op::Read) => match load_role(u, m, &name).await? {
-            Some(r) => Ok(Reply::Data(r.json())),
-            None => Err(Error::NotFound),
-        },
-        ("", Op::Create | Op::Update) => {
-            let mut role = load_role(u, m, &name).await?.unwrap_or_else(|| Role {
-                name: name.clone(),
-                role_id: uuid::Uuid::new_v4().to_string(),
-                bind_secret_id: true,
-                token_type: "default".to_owned(),
-                ..Role::default()
-            });
-            let is_new = u.get(&role_key).await?.is_none();
-            if let Some(b) = util::as_bool(data.get("bind_secret_id")) {
-                role.bind_secret_id = b;
-            }
-            if let Some(l) = util::as_str_list(data.get("secret_id_bound_cidrs")) {
-                role.secret_id_bound_cidrs = l;
-            }
-            if let Some(l) = util::as_str_list(data.get("token_bound_cidrs")) {
-                role.token_bound_cidrs = l;
-            }
-            if let Some(n) = util::as_i64(data.get("secret_id_num_uses")) {
-                if n < 0 {
-                    return Err(Error::bad("secret_id_num_uses cannot be negative"));
-                }
-                role.secret_id_num_uses = n;
-            }
-            if let Some(n) = util::as_i64(data.get("token_num_uses")) {
-                role.token_num_uses = n.max(0);
-            }
-            if let Some(t) = dur(data, &["secret_id_ttl"])? {
-                role.secret_id_ttl = t;
-            }
-            if let Some(t) = dur(data, &["token_ttl"])? {
-                role.token_ttl = t;
-            }
-            if let Some(t) = dur(data, &["token_max_ttl"])? {
-                role.token_max_ttl = t;
-            }
-            if let Some(t) = dur(data, &["token_explicit_max_ttl"])? {
-                role.token_explicit_max_ttl = t;
-            }
-            if let Some(t) = dur(data, &["token_period", "period"])? {
-                role.token_period = t;
-            }
-            if let Some(b) = util::as_bool(data.get("token_no_default_policy")) {
-                role.token_no_default_policy = b;
-            }
-            if let Some(b) = util::as_bool(data.get("local_secret_ids")) {
-                role.local_secret_ids = b;
-            }
-            if let Some(l) =
-                util::as_str_list(data.get("token_policies").or_else(|| data.get("policies")))
-            {
-                role.token_policies = l;
-            }
-            if let Some(t) = data.get("token_type").and_then(Value::as_str) {
-                if !["default", "service"].contains(&t) {
-                    return Err(Error::bad(format!("unsupported token_type \"{t}\"")));
-                }
-                t.clone_into(&mut role.token_type);
-            }
-            if role.token_max_ttl > 0 && role.token_ttl > role.token_max_ttl {
-                return Err(Error::bad(
-                    "\"token_ttl\" value must be less than \"token_max_ttl\" value",
-                ));
-            }
-            if !role.bind_secret_id
-                && role.secret_id_bound_cidrs.is_empty()
-                && role.token_bound_cidrs.is_empty()
-            {
-                return Err(Error::bad(
-                    "at least one constraint should be enabled on the role",
-                ));
-            }
-            let mut puts = vec![(
-                role_key.clone(),
-                serde_json::to_vec(&role).map_err(|e| Error::Internal(e.to_string()))?,
-            )];
-            if is_new {
-                puts.push((
-                    format!("{p}role-id/{}", hash(u, &role.role_id)),
-                    serde_json::to_vec(&name).unwrap_or_default(),
-                ));
-            }
-            u.write_batch(&puts, &[]).await?;
-            Ok(Reply::NoContent)
-        }
-        ("", Op::Delete) => {
-            if let Some(r) = load_role(u, m, &name).await? {
-                u.delete_prefix(&format!("{p}secret-id/{name}/")).await?;
-                u.delete_prefix(&format!("{p}accessor/{name}/")).await?;
-                u.write_batch(
-                    &[],
-                    &[role_key, format!("{p}role-id/{}", hash(u, &r.role_id))],
-                )
-                .await?;
-            }
-            Ok(Reply::NoContent)
-        }
-        ("role-id", Op::Read) => match load_role(u, m, &name).await? {
-            Some(r) => Ok(Reply::Data(json!({ "role_id": r.role_id }))),
-            None => Err(Error::NotFound),
-        },
-        ("role-id", Op::Create | Op::Update) => {
-            let Some(mut r) = load_role(u, m, &name).await? else {
-                return Err(Error::bad("role not found"));
-            };
-            let Some(new_id) = data
-                .get("role_id")
-                .and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-            else {
-                return Err(Error::bad("missing role_id"));
-            };
-            let old = format!("{p}role-id/{}", hash(u, &r.role_id));
-            new_id.clone_into(&mut r.role_id);
-            let puts = vec![
-                (
-                    role_key,
-                    serde_json::to_vec(&r).map_err(|e| Error::Internal(e.to_string()))?,
-                ),
-                (
-                    format!("{p}role-id/{}", hash(u, new_id)),
-                    serde_json::to_vec(&name).unwrap_or_default(),
-                ),
-            ];
-            u.write_batch(&puts, &[old]).await?;
-            Ok(Reply::NoContent)
-        }
-        ("secret-id" | "secret-id/", Op::List) => {
-            let prefix = format!("{p}accessor/{name}/");
-            let keys: Vec<String> = u
-                .list(&prefix)
-                .await?
-                .into_iter()
-                .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
-                .collect();
-            if keys.is_empty() {
-                Err(Error::NotFound)
-            } else {
-                Ok(Reply::Data(json!({ "keys": keys })))
-            }
-        }
+        ("", Op::Read) => read_role(u, m, name).await,
+        ("", Op::Create | Op::Update) => write_role(u, m, name, data).await,
+        ("", Op::Delete) => delete_role(u, m, name).await,
+        ("role-id", Op::Read) => read_role_id(u, m, name).await,
+        ("role-id", Op::Create | Op::Update) => write_role_id(u, m, name, data).await,
+        ("secret-id" | "secret-id/", Op::List) => list_secret_id_accessors(u, m, name).await,
         ("secret-id" | "custom-secret-id", Op::Create | Op::Update) => {
-            let Some(role) = load_role(u, m, &name).await? else {
-                return Err(Error::bad(format!("role \"{name}\" does not exist")));
-            };
-            let secret = if action == "custom-secret-id" {
-                match data
-                    .get("secret_id")
-                    .and_then(Value::as_str)
-                    .filter(|s| !s.is_empty())
-                {
-                    Some(s) => s.to_owned(),
-                    None => return Err(Error::bad("missing secret_id")),
-                }
-            } else {
-                uuid::Uuid::new_v4().to_string()
-            };
-            let metadata: BTreeMap<String, String> = match data.get("metadata") {
-                None | Some(Value::Null) => BTreeMap::new(),
-                Some(Value::String(s)) if s.is_empty() => BTreeMap::new(),
-                Some(Value::String(s)) => {
-                    match serde_json::from_str::<BTreeMap<String, Value>>(s) {
-                        Ok(m) => m
-                            .into_iter()
-                            .map(|(k, v)| {
-                                (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned))
-                            })
-                            .collect(),
-                        Err(_) => {
-                            return Err(Error::bad(
-                                "failed to parse metadata: not a JSON object of strings",
-                            ));
-                        }
-                    }
-                }
-                Some(Value::Object(o)) => o
-                    .iter()
-                    .map(|(k, v)| {
-                        (
-                            k.clone(),
-                            v.as_str().map_or_else(|| v.to_string(), str::to_owned),
-                        )
-                    })
-                    .collect(),
-                Some(_) => return Err(Error::bad("metadata must be a JSON string")),
-            };
-            let ttl = dur(data, &["ttl"])?.unwrap_or(role.secret_id_ttl);
-            let num_uses = util::as_i64(data.get("num_uses")).unwrap_or(role.secret_id_num_uses);
-            let now = util::now_secs();
-            let entry = SecretId {
-                accessor: uuid::Uuid::new_v4().to_string(),
-                cidr_list: util::as_str_list(data.get("cidr_list")).unwrap_or_default(),
-                token_bound_cidrs: util::as_str_list(data.get("token_bound_cidrs"))
-                    .unwrap_or_default(),
-                metadata,
-                num_uses,
-                ttl,
-                creation: now,
-                expiration: if ttl > 0 { now + ttl } else { 0 },
-            };
-            let h = hash(u, &secret);
-            let sid_key = format!("{p}secret-id/{name}/{h}");
-            if u.get(&sid_key).await?.is_some() {
-                return Err(Error::bad("SecretID is already registered"));
-            }
-            let puts = vec![
-                (
-                    sid_key,
-                    serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?,
-                ),
-                (
-                    format!("{p}accessor/{name}/{}", entry.accessor),
-                    serde_json::to_vec(&h).unwrap_or_default(),
-                ),
-            ];
-            u.write_batch(&puts, &[]).await?;
-            Ok(Reply::Data(json!({
-                "secret_id": secret,
-                "secret_id_accessor": entry.accessor,
-                "secret_id_ttl": entry.ttl,
-                "secret_id_num_uses": entry.num_uses,
-            })))
+            create_secret_id(u, m, name, action == "custom-secret-id", data).await
         }
-        ("secret-id/lookup", Op::Create | Op::Update) => {
-            let s = data.get("secret_id").and_then(Value::as_str).unwrap_or("");
-            let e: Option<SecretId> = u
-                .get_json(&format!("{p}secret-id/{name}/{}", hash(u, s)))
-                .await?;
-            match e {
-                Some(e) if !expired(&e) => Ok(Reply::Data(e.json())),
-                _ => Err(Error::NotFound),
-            }
-        }
+        ("secret-id/lookup", Op::Create | Op::Update) => lookup_secret_id(u, m, name, data).await,
         ("secret-id/destroy", Op::Create | Op::Update | Op::Delete) => {
-            let s = data.get("secret_id").and_then(Value::as_str).unwrap_or("");
-            destroy(u, &p, &name, &hash(u, s)).await?;
-            Ok(Reply::NoContent)
+            destroy_secret_id(u, m, name, data).await
         }
         ("secret-id-accessor/lookup", Op::Create | Op::Update) => {
-            let a = data
-                .get("secret_id_accessor")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let h: Option<String> = u.get_json(&format!("{p}accessor/{name}/{a}")).await?;
-            let Some(h) = h else {
-                return Err(Error::bad(format!(
-                    "failed to find accessor entry for secret_id_accessor: \"{a}\""
-                )));
-            };
-            let e: Option<SecretId> = u.get_json(&format!("{p}secret-id/{name}/{h}")).await?;
-            match e {
-                Some(e) => Ok(Reply::Data(e.json())),
-                None => Err(Error::NotFound),
-            }
+            lookup_secret_id_accessor(u, m, name, data).await
         }
         ("secret-id-accessor/destroy", Op::Create | Op::Update | Op::Delete) => {
-            let a = data
-                .get("secret_id_accessor")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let h: Option<String> = u.get_json(&format!("{p}accessor/{name}/{a}")).await?;
-            let Some(h) = h else {
-                return Err(Error::bad(format!(
-                    "failed to find accessor entry for secret_id_accessor: \"{a}\""
-                )));
-            };
-            destroy(u, &p, &name, &h).await?;
-            Ok(Reply::NoContent)
+            destroy_secret_id_accessor(u, m, name, data).await
         }
         _ => Err(Error::UnsupportedOperation),
     }
+}
+
+/// `LIST role`.
+async fn list_roles(u: &Unsealed, p: &str) -> Result<Reply> {
+    let prefix = format!("{p}role/");
+    let keys: Vec<String> = u
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    if keys.is_empty() {
+        Err(Error::NotFound)
+    } else {
+        Ok(Reply::Data(json!({ "keys": keys })))
+    }
+}
+
+/// `GET role/:name`.
+async fn read_role(u: &Unsealed, m: &MountEntry, name: &str) -> Result<Reply> {
+    match load_role(u, m, name).await? {
+        Some(r) => Ok(Reply::Data(r.json())),
+        None => Err(Error::NotFound),
+    }
+}
+
+/// `POST role/:name`: create or update (a new role gets a random role ID).
+async fn write_role(
+    u: &Unsealed,
+    m: &MountEntry,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let p = m.data_prefix();
+    let role_key = format!("{p}role/{name}");
+    let mut role = load_role(u, m, name).await?.unwrap_or_else(|| Role {
+        name: name.to_owned(),
+        role_id: uuid::Uuid::new_v4().to_string(),
+        bind_secret_id: true,
+        token_type: "default".to_owned(),
+        ..Role::default()
+    });
+    let is_new = u.get(&role_key).await?.is_none();
+    if let Some(b) = util::as_bool(data.get("bind_secret_id")) {
+        role.bind_secret_id = b;
+    }
+    if let Some(l) = util::as_str_list(data.get("secret_id_bound_cidrs")) {
+        role.secret_id_bound_cidrs = l;
+    }
+    if let Some(l) = util::as_str_list(data.get("token_bound_cidrs")) {
+        role.token_bound_cidrs = l;
+    }
+    if let Some(n) = util::as_i64(data.get("secret_id_num_uses")) {
+        if n < 0 {
+            return Err(Error::bad("secret_id_num_uses cannot be negative"));
+        }
+        role.secret_id_num_uses = n;
+    }
+    if let Some(n) = util::as_i64(data.get("token_num_uses")) {
+        role.token_num_uses = n.max(0);
+    }
+    if let Some(t) = dur(data, &["secret_id_ttl"])? {
+        role.secret_id_ttl = t;
+    }
+    if let Some(t) = dur(data, &["token_ttl"])? {
+        role.token_ttl = t;
+    }
+    if let Some(t) = dur(data, &["token_max_ttl"])? {
+        role.token_max_ttl = t;
+    }
+    if let Some(t) = dur(data, &["token_explicit_max_ttl"])? {
+        role.token_explicit_max_ttl = t;
+    }
+    if let Some(t) = dur(data, &["token_period", "period"])? {
+        role.token_period = t;
+    }
+    if let Some(b) = util::as_bool(data.get("token_no_default_policy")) {
+        role.token_no_default_policy = b;
+    }
+    if let Some(b) = util::as_bool(data.get("local_secret_ids")) {
+        role.local_secret_ids = b;
+    }
+    if let Some(l) = util::as_str_list(data.get("token_policies").or_else(|| data.get("policies")))
+    {
+        role.token_policies = l;
+    }
+    if let Some(t) = data.get("token_type").and_then(Value::as_str) {
+        if !["default", "service"].contains(&t) {
+            return Err(Error::bad(format!("unsupported token_type \"{t}\"")));
+        }
+        t.clone_into(&mut role.token_type);
+    }
+    if role.token_max_ttl > 0 && role.token_ttl > role.token_max_ttl {
+        return Err(Error::bad(
+            "\"token_ttl\" value must be less than \"token_max_ttl\" value",
+        ));
+    }
+    if !role.bind_secret_id
+        && role.secret_id_bound_cidrs.is_empty()
+        && role.token_bound_cidrs.is_empty()
+    {
+        return Err(Error::bad(
+            "at least one constraint should be enabled on the role",
+        ));
+    }
+    let mut puts = vec![(
+        role_key.clone(),
+        serde_json::to_vec(&role).map_err(|e| Error::Internal(e.to_string()))?,
+    )];
+    if is_new {
+        puts.push((
+            format!("{p}role-id/{}", hash(u, &role.role_id)),
+            serde_json::to_vec(name).unwrap_or_default(),
+        ));
+    }
+    u.write_batch(&puts, &[]).await?;
+    Ok(Reply::NoContent)
+}
+
+/// `DELETE role/:name` with its secret IDs and accessors.
+async fn delete_role(u: &Unsealed, m: &MountEntry, name: &str) -> Result<Reply> {
+    let p = m.data_prefix();
+    let role_key = format!("{p}role/{name}");
+    if let Some(r) = load_role(u, m, name).await? {
+        u.delete_prefix(&format!("{p}secret-id/{name}/")).await?;
+        u.delete_prefix(&format!("{p}accessor/{name}/")).await?;
+        u.write_batch(
+            &[],
+            &[role_key, format!("{p}role-id/{}", hash(u, &r.role_id))],
+        )
+        .await?;
+    }
+    Ok(Reply::NoContent)
+}
+
+/// `GET role/:name/role-id`.
+async fn read_role_id(u: &Unsealed, m: &MountEntry, name: &str) -> Result<Reply> {
+    match load_role(u, m, name).await? {
+        Some(r) => Ok(Reply::Data(json!({ "role_id": r.role_id }))),
+        None => Err(Error::NotFound),
+    }
+}
+
+/// `POST role/:name/role-id`: set a custom role ID.
+async fn write_role_id(
+    u: &Unsealed,
+    m: &MountEntry,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let p = m.data_prefix();
+    let role_key = format!("{p}role/{name}");
+    let Some(mut r) = load_role(u, m, name).await? else {
+        return Err(Error::bad("role not found"));
+    };
+    let Some(new_id) = data
+        .get("role_id")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+    else {
+        return Err(Error::bad("missing role_id"));
+    };
+    let old = format!("{p}role-id/{}", hash(u, &r.role_id));
+    new_id.clone_into(&mut r.role_id);
+    let puts = vec![
+        (
+            role_key,
+            serde_json::to_vec(&r).map_err(|e| Error::Internal(e.to_string()))?,
+        ),
+        (
+            format!("{p}role-id/{}", hash(u, new_id)),
+            serde_json::to_vec(name).unwrap_or_default(),
+        ),
+    ];
+    u.write_batch(&puts, &[old]).await?;
+    Ok(Reply::NoContent)
+}
+
+/// `LIST role/:name/secret-id`: the accessors.
+async fn list_secret_id_accessors(u: &Unsealed, m: &MountEntry, name: &str) -> Result<Reply> {
+    let p = m.data_prefix();
+    let prefix = format!("{p}accessor/{name}/");
+    let keys: Vec<String> = u
+        .list(&prefix)
+        .await?
+        .into_iter()
+        .filter_map(|k| k.strip_prefix(&prefix).map(str::to_owned))
+        .collect();
+    if keys.is_empty() {
+        Err(Error::NotFound)
+    } else {
+        Ok(Reply::Data(json!({ "keys": keys })))
+    }
+}
+
+/// `POST role/:name/secret-id` (generated) or `role/:name/custom-secret-id`.
+async fn create_secret_id(
+    u: &Unsealed,
+    m: &MountEntry,
+    name: &str,
+    custom: bool,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let p = m.data_prefix();
+    let Some(role) = load_role(u, m, name).await? else {
+        return Err(Error::bad(format!("role \"{name}\" does not exist")));
+    };
+    let secret = if custom {
+        match data
+            .get("secret_id")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) => s.to_owned(),
+            None => return Err(Error::bad("missing secret_id")),
+        }
+    } else {
+        uuid::Uuid::new_v4().to_string()
+    };
+    let metadata: BTreeMap<String, String> = match data.get("metadata") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::String(s)) if s.is_empty() => BTreeMap::new(),
+        Some(Value::String(s)) => match serde_json::from_str::<BTreeMap<String, Value>>(s) {
+            Ok(m) => m
+                .into_iter()
+                .map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_owned)))
+                .collect(),
+            Err(_) => {
+                return Err(Error::bad(
+                    "failed to parse metadata: not a JSON object of strings",
+                ));
+            }
+        },
+        Some(Value::Object(o)) => o
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.clone(),
+                    v.as_str().map_or_else(|| v.to_string(), str::to_owned),
+                )
+            })
+            .collect(),
+        Some(_) => return Err(Error::bad("metadata must be a JSON string")),
+    };
+    let ttl = dur(data, &["ttl"])?.unwrap_or(role.secret_id_ttl);
+    let num_uses = util::as_i64(data.get("num_uses")).unwrap_or(role.secret_id_num_uses);
+    let now = util::now_secs();
+    let entry = SecretId {
+        accessor: uuid::Uuid::new_v4().to_string(),
+        cidr_list: util::as_str_list(data.get("cidr_list")).unwrap_or_default(),
+        token_bound_cidrs: util::as_str_list(data.get("token_bound_cidrs")).unwrap_or_default(),
+        metadata,
+        num_uses,
+        ttl,
+        creation: now,
+        expiration: if ttl > 0 { now + ttl } else { 0 },
+    };
+    let h = hash(u, &secret);
+    let sid_key = format!("{p}secret-id/{name}/{h}");
+    if u.get(&sid_key).await?.is_some() {
+        return Err(Error::bad("SecretID is already registered"));
+    }
+    let puts = vec![
+        (
+            sid_key,
+            serde_json::to_vec(&entry).map_err(|e| Error::Internal(e.to_string()))?,
+        ),
+        (
+            format!("{p}accessor/{name}/{}", entry.accessor),
+            serde_json::to_vec(&h).unwrap_or_default(),
+        ),
+    ];
+    u.write_batch(&puts, &[]).await?;
+    Ok(Reply::Data(json!({
+        "secret_id": secret,
+        "secret_id_accessor": entry.accessor,
+        "secret_id_ttl": entry.ttl,
+        "secret_id_num_uses": entry.num_uses,
+    })))
+}
+
+/// `POST role/:name/secret-id/lookup`.
+async fn lookup_secret_id(
+    u: &Unsealed,
+    m: &MountEntry,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let p = m.data_prefix();
+    let s = data.get("secret_id").and_then(Value::as_str).unwrap_or("");
+    let e: Option<SecretId> = u
+        .get_json(&format!("{p}secret-id/{name}/{}", hash(u, s)))
+        .await?;
+    match e {
+        Some(e) if !expired(&e) => Ok(Reply::Data(e.json())),
+        _ => Err(Error::NotFound),
+    }
+}
+
+/// `POST role/:name/secret-id/destroy`.
+async fn destroy_secret_id(
+    u: &Unsealed,
+    m: &MountEntry,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let p = m.data_prefix();
+    let s = data.get("secret_id").and_then(Value::as_str).unwrap_or("");
+    destroy(u, &p, name, &hash(u, s)).await?;
+    Ok(Reply::NoContent)
+}
+
+/// `POST role/:name/secret-id-accessor/lookup`.
+async fn lookup_secret_id_accessor(
+    u: &Unsealed,
+    m: &MountEntry,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let p = m.data_prefix();
+    let h = accessor_hash(u, &p, name, data).await?;
+    let e: Option<SecretId> = u.get_json(&format!("{p}secret-id/{name}/{h}")).await?;
+    match e {
+        Some(e) => Ok(Reply::Data(e.json())),
+        None => Err(Error::NotFound),
+    }
+}
+
+/// `POST role/:name/secret-id-accessor/destroy`.
+async fn destroy_secret_id_accessor(
+    u: &Unsealed,
+    m: &MountEntry,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let p = m.data_prefix();
+    let h = accessor_hash(u, &p, name, data).await?;
+    destroy(u, &p, name, &h).await?;
+    Ok(Reply::NoContent)
+}
+
+/// The secret-ID hash that `data.secret_id_accessor` points to (400 when there is none).
+async fn accessor_hash(
+    u: &Unsealed,
+    p: &str,
+    name: &str,
+    data: &Map<String, Value>,
+) -> Result<String> {
+    let a = data
+        .get("secret_id_accessor")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    let h: Option<String> = u.get_json(&format!("{p}accessor/{name}/{a}")).await?;
+    let Some(h) = h else {
+        return Err(Error::bad(format!(
+            "failed to find accessor entry for secret_id_accessor: \"{a}\""
+        )));
+    };
+    Ok(h)
 }
 
 fn expired(e: &SecretId) -> bool {

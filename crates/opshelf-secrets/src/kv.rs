@@ -276,238 +276,23 @@ pub async fn v2(
         None => (rest, ""),
     };
     match (section, op) {
-        ("config", Op::Read) => {
-            let cfg = mount_config(u, m).await?;
-            Ok(Reply::Data(json!({
-                "cas_required": cfg.cas_required,
-                "delete_version_after": util::format_duration(cfg.delete_version_after),
-                "max_versions": cfg.max_versions,
-            })))
-        }
-        ("config", Op::Create | Op::Update) => {
-            let _g = vault.lock_key(&config_key(m)).await;
-            let mut cfg = mount_config(u, m).await?;
-            if let Some(n) = util::as_i64(data.get("max_versions")) {
-                cfg.max_versions =
-                    u64::try_from(n).map_err(|_| Error::bad("max_versions must be positive"))?;
-            }
-            if let Some(b) = util::as_bool(data.get("cas_required")) {
-                cfg.cas_required = b;
-            }
-            if let Some(v) = data.get("delete_version_after") {
-                cfg.delete_version_after = util::parse_duration(v)
-                    .ok_or_else(|| Error::bad("invalid delete_version_after"))?
-                    .max(0);
-            }
-            u.put_json(&config_key(m), &cfg).await?;
-            Ok(Reply::NoContent)
-        }
+        ("config", Op::Read) => read_config(u, m).await,
+        ("config", Op::Create | Op::Update) => write_config(vault, u, m, data).await,
         ("data", _) if path.is_empty() => Err(Error::UnsupportedOperation),
         ("data", Op::Read) => read_data(u, m, path, data).await,
-        ("data", Op::Create | Op::Update) => {
-            let Some(Value::Object(values)) = data.get("data") else {
-                return Err(Error::bad("no data provided"));
-            };
-            let cas = data.get("options").and_then(|o| util::as_i64(o.get("cas")));
-            let _g = vault.lock_key(&meta_key(m, path)).await;
-            write_version(u, m, path, Value::Object(values.clone()), cas).await
-        }
-        ("data", Op::Patch) => {
-            let Some(patch @ Value::Object(_)) = data.get("data") else {
-                return Err(Error::bad("no data provided"));
-            };
-            let cas = data.get("options").and_then(|o| util::as_i64(o.get("cas")));
-            let _g = vault.lock_key(&meta_key(m, path)).await;
-            let meta: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
-            let Some(meta) = meta else {
-                return Err(Error::NotFound);
-            };
-            let cur = meta.current_version;
-            let live = meta
-                .versions
-                .get(&cur)
-                .is_some_and(|v| !v.destroyed && !v.is_deleted(now()));
-            if !live {
-                return Err(Error::NotFound);
-            }
-            let current: Value = match u.get(&version_key(m, path, cur)).await? {
-                Some(b) => {
-                    serde_json::from_slice(&b).map_err(|e| Error::Internal(e.to_string()))?
-                }
-                None => return Err(Error::NotFound),
-            };
-            let merged = merge_patch(&current, patch);
-            write_version(
-                u,
-                m,
-                path,
-                merged,
-                cas.or(Some(i64::try_from(cur).unwrap_or(0))),
-            )
-            .await
-        }
-        ("data", Op::Delete) => {
-            let _g = vault.lock_key(&meta_key(m, path)).await;
-            let meta: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
-            let Some(mut meta) = meta else {
-                return Ok(Reply::NoContent);
-            };
-            let cur = meta.current_version;
-            let t = now();
-            if let Some(v) = meta.versions.get_mut(&cur) {
-                if !v.is_deleted(t) && !v.destroyed {
-                    v.deleted = t;
-                }
-            }
-            u.put_json(&meta_key(m, path), &meta).await?;
-            Ok(Reply::NoContent)
-        }
+        ("data", Op::Create | Op::Update) => write_data(vault, u, m, path, data).await,
+        ("data", Op::Patch) => patch_data(vault, u, m, path, data).await,
+        ("data", Op::Delete) => delete_current(vault, u, m, path).await,
         ("delete" | "undelete" | "destroy", Op::Create | Op::Update) => {
-            if path.is_empty() {
-                return Err(Error::UnsupportedOperation);
-            }
-            let versions = util::as_int_list(data.get("versions")).unwrap_or_default();
-            if versions.is_empty() {
-                return Err(Error::bad("no version number provided"));
-            }
-            let _g = vault.lock_key(&meta_key(m, path)).await;
-            let meta: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
-            let Some(mut meta) = meta else {
-                return Ok(Reply::NoContent);
-            };
-            let t = now();
-            let mut drop_keys = Vec::new();
-            for n in versions {
-                let Ok(n) = u64::try_from(n) else { continue };
-                let Some(v) = meta.versions.get_mut(&n) else {
-                    continue;
-                };
-                match section {
-                    "delete" => {
-                        if !v.is_deleted(t) && !v.destroyed {
-                            v.deleted = t;
-                        }
-                    }
-                    "undelete" => {
-                        if !v.destroyed {
-                            v.deleted = 0;
-                        }
-                    }
-                    _ => {
-                        v.destroyed = true;
-                        drop_keys.push(version_key(m, path, n));
-                    }
-                }
-            }
-            let mj = to_json_bytes(&meta)?;
-            u.write_batch(&[(meta_key(m, path), mj)], &drop_keys)
-                .await?;
-            Ok(Reply::NoContent)
+            change_versions(vault, u, m, section, path, data).await
         }
-        ("metadata", Op::List) => {
-            let folder = if path.is_empty() || path.ends_with('/') {
-                meta_key(m, path)
-            } else {
-                format!("{}/", meta_key(m, path))
-            };
-            let keys: Vec<String> = u
-                .list(&folder)
-                .await?
-                .into_iter()
-                .filter_map(|k| k.strip_prefix(&folder).map(str::to_owned))
-                .collect();
-            Ok(list_reply(&folder_children(&keys)))
-        }
-        ("metadata", Op::Read) => {
-            if path.is_empty() {
-                return Err(Error::UnsupportedOperation);
-            }
-            let meta: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
-            match meta {
-                Some(k) => Ok(Reply::Data(k.json())),
-                None => Err(Error::NotFound),
-            }
-        }
+        ("metadata", Op::List) => list_metadata(u, m, path).await,
+        ("metadata", Op::Read) => read_metadata(u, m, path).await,
         ("metadata", Op::Create | Op::Update | Op::Patch) => {
-            if path.is_empty() {
-                return Err(Error::UnsupportedOperation);
-            }
-            let _g = vault.lock_key(&meta_key(m, path)).await;
-            let existing: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
-            if op == Op::Patch && existing.is_none() {
-                return Err(Error::NotFound);
-            }
-            let t = now();
-            let mut meta = existing.unwrap_or_else(|| KeyMeta {
-                created: t,
-                ..KeyMeta::default()
-            });
-            meta.updated = t;
-            if let Some(n) = util::as_i64(data.get("max_versions")) {
-                meta.max_versions =
-                    u64::try_from(n).map_err(|_| Error::bad("max_versions must be positive"))?;
-            }
-            if let Some(b) = util::as_bool(data.get("cas_required")) {
-                meta.cas_required = b;
-            }
-            if let Some(v) = data.get("delete_version_after") {
-                meta.delete_version_after = util::parse_duration(v)
-                    .ok_or_else(|| Error::bad("invalid delete_version_after"))?
-                    .max(0);
-            }
-            match data.get("custom_metadata") {
-                Some(Value::Object(cm)) => {
-                    let mut map: BTreeMap<String, String> = if op == Op::Patch {
-                        meta.custom_metadata.clone().unwrap_or_default()
-                    } else {
-                        BTreeMap::new()
-                    };
-                    for (k, v) in cm {
-                        match v {
-                            Value::Null => {
-                                map.remove(k);
-                            }
-                            Value::String(s) => {
-                                map.insert(k.clone(), s.clone());
-                            }
-                            other => {
-                                map.insert(k.clone(), other.to_string());
-                            }
-                        }
-                    }
-                    meta.custom_metadata = Some(map);
-                }
-                Some(Value::Null) if op != Op::Patch => meta.custom_metadata = None,
-                _ => {}
-            }
-            // apply a lowered max_versions now
-            let cfg = mount_config(u, m).await?;
-            let max = effective_max(&meta, &cfg);
-            let drops = prune(&mut meta, max, m, path);
-            let mj = to_json_bytes(&meta)?;
-            u.write_batch(&[(meta_key(m, path), mj)], &drops).await?;
-            Ok(Reply::NoContent)
+            write_metadata(vault, u, m, op, path, data).await
         }
-        ("metadata", Op::Delete) => {
-            if path.is_empty() {
-                return Err(Error::UnsupportedOperation);
-            }
-            let _g = vault.lock_key(&meta_key(m, path)).await;
-            let mut deletes = u.list(&version_prefix(m, path)).await?;
-            deletes.push(meta_key(m, path));
-            u.write_batch(&[], &deletes).await?;
-            Ok(Reply::NoContent)
-        }
-        ("subkeys", Op::Read) => {
-            let Reply::DataStatus(StatusCode::OK, full) = read_data(u, m, path, data).await? else {
-                return Err(Error::NotFound);
-            };
-            let depth = util::as_i64(data.get("depth")).unwrap_or(0);
-            let sub = subkeys(&full["data"], depth, 1);
-            Ok(Reply::Data(
-                json!({ "subkeys": sub, "metadata": full["metadata"] }),
-            ))
-        }
+        ("metadata", Op::Delete) => delete_metadata(vault, u, m, path).await,
+        ("subkeys", Op::Read) => read_subkeys(u, m, path, data).await,
         ("config" | "delete" | "undelete" | "destroy" | "subkeys", _) => {
             Err(Error::UnsupportedOperation)
         }
@@ -516,6 +301,294 @@ pub async fn v2(
             m.path
         ))),
     }
+}
+
+/// `GET config`.
+async fn read_config(u: &Unsealed, m: &MountEntry) -> Result<Reply> {
+    let cfg = mount_config(u, m).await?;
+    Ok(Reply::Data(json!({
+        "cas_required": cfg.cas_required,
+        "delete_version_after": util::format_duration(cfg.delete_version_after),
+        "max_versions": cfg.max_versions,
+    })))
+}
+
+/// `POST config`: mount-wide `max_versions`, `cas_required`, `delete_version_after`.
+async fn write_config(
+    vault: &Vault,
+    u: &Unsealed,
+    m: &MountEntry,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let _g = vault.lock_key(&config_key(m)).await;
+    let mut cfg = mount_config(u, m).await?;
+    if let Some(n) = util::as_i64(data.get("max_versions")) {
+        cfg.max_versions =
+            u64::try_from(n).map_err(|_| Error::bad("max_versions must be positive"))?;
+    }
+    if let Some(b) = util::as_bool(data.get("cas_required")) {
+        cfg.cas_required = b;
+    }
+    if let Some(v) = data.get("delete_version_after") {
+        cfg.delete_version_after = util::parse_duration(v)
+            .ok_or_else(|| Error::bad("invalid delete_version_after"))?
+            .max(0);
+    }
+    u.put_json(&config_key(m), &cfg).await?;
+    Ok(Reply::NoContent)
+}
+
+/// `POST data/:path`: a new version (check-and-set with `options.cas`).
+async fn write_data(
+    vault: &Vault,
+    u: &Unsealed,
+    m: &MountEntry,
+    path: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let Some(Value::Object(values)) = data.get("data") else {
+        return Err(Error::bad("no data provided"));
+    };
+    let cas = data.get("options").and_then(|o| util::as_i64(o.get("cas")));
+    let _g = vault.lock_key(&meta_key(m, path)).await;
+    write_version(u, m, path, Value::Object(values.clone()), cas).await
+}
+
+/// `PATCH data/:path`: a JSON merge patch (RFC 7386) of the current version, as a new version.
+async fn patch_data(
+    vault: &Vault,
+    u: &Unsealed,
+    m: &MountEntry,
+    path: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let Some(patch @ Value::Object(_)) = data.get("data") else {
+        return Err(Error::bad("no data provided"));
+    };
+    let cas = data.get("options").and_then(|o| util::as_i64(o.get("cas")));
+    let _g = vault.lock_key(&meta_key(m, path)).await;
+    let meta: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
+    let Some(meta) = meta else {
+        return Err(Error::NotFound);
+    };
+    let cur = meta.current_version;
+    let live = meta
+        .versions
+        .get(&cur)
+        .is_some_and(|v| !v.destroyed && !v.is_deleted(now()));
+    if !live {
+        return Err(Error::NotFound);
+    }
+    let current: Value = match u.get(&version_key(m, path, cur)).await? {
+        Some(b) => serde_json::from_slice(&b).map_err(|e| Error::Internal(e.to_string()))?,
+        None => return Err(Error::NotFound),
+    };
+    let merged = merge_patch(&current, patch);
+    write_version(
+        u,
+        m,
+        path,
+        merged,
+        cas.or(Some(i64::try_from(cur).unwrap_or(0))),
+    )
+    .await
+}
+
+/// `DELETE data/:path`: soft-delete the current version.
+async fn delete_current(vault: &Vault, u: &Unsealed, m: &MountEntry, path: &str) -> Result<Reply> {
+    let _g = vault.lock_key(&meta_key(m, path)).await;
+    let meta: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
+    let Some(mut meta) = meta else {
+        return Ok(Reply::NoContent);
+    };
+    let cur = meta.current_version;
+    let t = now();
+    if let Some(v) = meta.versions.get_mut(&cur)
+        && !v.is_deleted(t)
+        && !v.destroyed
+    {
+        v.deleted = t;
+    }
+    u.put_json(&meta_key(m, path), &meta).await?;
+    Ok(Reply::NoContent)
+}
+
+/// `POST {delete,undelete,destroy}/:path` with `versions`: soft-delete, restore or destroy them.
+async fn change_versions(
+    vault: &Vault,
+    u: &Unsealed,
+    m: &MountEntry,
+    section: &str,
+    path: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    if path.is_empty() {
+        return Err(Error::UnsupportedOperation);
+    }
+    let versions = util::as_int_list(data.get("versions")).unwrap_or_default();
+    if versions.is_empty() {
+        return Err(Error::bad("no version number provided"));
+    }
+    let _g = vault.lock_key(&meta_key(m, path)).await;
+    let meta: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
+    let Some(mut meta) = meta else {
+        return Ok(Reply::NoContent);
+    };
+    let t = now();
+    let mut drop_keys = Vec::new();
+    for n in versions {
+        let Ok(n) = u64::try_from(n) else { continue };
+        let Some(v) = meta.versions.get_mut(&n) else {
+            continue;
+        };
+        match section {
+            "delete" => {
+                if !v.is_deleted(t) && !v.destroyed {
+                    v.deleted = t;
+                }
+            }
+            "undelete" => {
+                if !v.destroyed {
+                    v.deleted = 0;
+                }
+            }
+            _ => {
+                v.destroyed = true;
+                drop_keys.push(version_key(m, path, n));
+            }
+        }
+    }
+    let mj = to_json_bytes(&meta)?;
+    u.write_batch(&[(meta_key(m, path), mj)], &drop_keys)
+        .await?;
+    Ok(Reply::NoContent)
+}
+
+/// `LIST metadata/:path`.
+async fn list_metadata(u: &Unsealed, m: &MountEntry, path: &str) -> Result<Reply> {
+    let folder = if path.is_empty() || path.ends_with('/') {
+        meta_key(m, path)
+    } else {
+        format!("{}/", meta_key(m, path))
+    };
+    let keys: Vec<String> = u
+        .list(&folder)
+        .await?
+        .into_iter()
+        .filter_map(|k| k.strip_prefix(&folder).map(str::to_owned))
+        .collect();
+    Ok(list_reply(&folder_children(&keys)))
+}
+
+/// `GET metadata/:path`.
+async fn read_metadata(u: &Unsealed, m: &MountEntry, path: &str) -> Result<Reply> {
+    if path.is_empty() {
+        return Err(Error::UnsupportedOperation);
+    }
+    let meta: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
+    match meta {
+        Some(k) => Ok(Reply::Data(k.json())),
+        None => Err(Error::NotFound),
+    }
+}
+
+/// `POST` / `PATCH metadata/:path`: key settings and custom metadata (a lowered
+/// `max_versions` prunes at once).
+async fn write_metadata(
+    vault: &Vault,
+    u: &Unsealed,
+    m: &MountEntry,
+    op: Op,
+    path: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    if path.is_empty() {
+        return Err(Error::UnsupportedOperation);
+    }
+    let _g = vault.lock_key(&meta_key(m, path)).await;
+    let existing: Option<KeyMeta> = u.get_json(&meta_key(m, path)).await?;
+    if op == Op::Patch && existing.is_none() {
+        return Err(Error::NotFound);
+    }
+    let t = now();
+    let mut meta = existing.unwrap_or_else(|| KeyMeta {
+        created: t,
+        ..KeyMeta::default()
+    });
+    meta.updated = t;
+    if let Some(n) = util::as_i64(data.get("max_versions")) {
+        meta.max_versions =
+            u64::try_from(n).map_err(|_| Error::bad("max_versions must be positive"))?;
+    }
+    if let Some(b) = util::as_bool(data.get("cas_required")) {
+        meta.cas_required = b;
+    }
+    if let Some(v) = data.get("delete_version_after") {
+        meta.delete_version_after = util::parse_duration(v)
+            .ok_or_else(|| Error::bad("invalid delete_version_after"))?
+            .max(0);
+    }
+    match data.get("custom_metadata") {
+        Some(Value::Object(cm)) => {
+            let mut map: BTreeMap<String, String> = if op == Op::Patch {
+                meta.custom_metadata.clone().unwrap_or_default()
+            } else {
+                BTreeMap::new()
+            };
+            for (k, v) in cm {
+                match v {
+                    Value::Null => {
+                        map.remove(k);
+                    }
+                    Value::String(s) => {
+                        map.insert(k.clone(), s.clone());
+                    }
+                    other => {
+                        map.insert(k.clone(), other.to_string());
+                    }
+                }
+            }
+            meta.custom_metadata = Some(map);
+        }
+        Some(Value::Null) if op != Op::Patch => meta.custom_metadata = None,
+        _ => {}
+    }
+    // apply a lowered max_versions now
+    let cfg = mount_config(u, m).await?;
+    let max = effective_max(&meta, &cfg);
+    let drops = prune(&mut meta, max, m, path);
+    let mj = to_json_bytes(&meta)?;
+    u.write_batch(&[(meta_key(m, path), mj)], &drops).await?;
+    Ok(Reply::NoContent)
+}
+
+/// `DELETE metadata/:path`: the key with every version.
+async fn delete_metadata(vault: &Vault, u: &Unsealed, m: &MountEntry, path: &str) -> Result<Reply> {
+    if path.is_empty() {
+        return Err(Error::UnsupportedOperation);
+    }
+    let _g = vault.lock_key(&meta_key(m, path)).await;
+    let mut deletes = u.list(&version_prefix(m, path)).await?;
+    deletes.push(meta_key(m, path));
+    u.write_batch(&[], &deletes).await?;
+    Ok(Reply::NoContent)
+}
+
+/// `GET subkeys/:path` (`depth` limits nesting; 0 = all).
+async fn read_subkeys(
+    u: &Unsealed,
+    m: &MountEntry,
+    path: &str,
+    data: &Map<String, Value>,
+) -> Result<Reply> {
+    let Reply::DataStatus(StatusCode::OK, full) = read_data(u, m, path, data).await? else {
+        return Err(Error::NotFound);
+    };
+    let depth = util::as_i64(data.get("depth")).unwrap_or(0);
+    let sub = subkeys(&full["data"], depth, 1);
+    Ok(Reply::Data(
+        json!({ "subkeys": sub, "metadata": full["metadata"] }),
+    ))
 }
 
 fn subkeys(v: &Value, max_depth: i64, depth: i64) -> Value {
@@ -604,12 +677,12 @@ async fn write_version(
     if (meta.cas_required || cfg.cas_required) && cas.is_none() {
         return Err(Error::bad("check-and-set parameter required for this call"));
     }
-    if let Some(c) = cas {
-        if u64::try_from(c).ok() != Some(meta.current_version) {
-            return Err(Error::bad(
-                "check-and-set parameter did not match the current version",
-            ));
-        }
+    if let Some(c) = cas
+        && u64::try_from(c).ok() != Some(meta.current_version)
+    {
+        return Err(Error::bad(
+            "check-and-set parameter did not match the current version",
+        ));
     }
     let n = meta.current_version + 1;
     let dva = if meta.delete_version_after > 0 {
