@@ -9,16 +9,29 @@
 
 use std::path::PathBuf;
 
+// Used by path outside the crate: the binary (`crates/opshelf/src/cli/scan.rs`: `db::load`,
+// `db::import`, `db::status`, `scan::run`, `report::render`, `ignorefile::today`, ...) and the
+// fuzz target (`fuzz/fuzz_targets/lockfiles.rs`: `lockfile::parse`, `lockfile::Kind::ALL`).
 pub mod cvss;
 pub mod db;
 pub mod ignorefile;
 pub mod lockfile;
-pub mod misconfig;
 pub mod osv;
 pub mod report;
 pub mod scan;
+// Not named outside the crate, but public all the same: their types are in the API above
+// (`report::Report` holds `misconfig::Finding` and `secret::Finding`, `lockfile::Package` a
+// `version::Ecosystem`, `scan::run` fails with `secret::ConfigError`).
+pub mod misconfig;
 pub mod secret;
 pub mod version;
+
+// The types the binary names.
+pub use cvss::Severity;
+pub use ignorefile::{Date, IgnoreList};
+pub use osv::Database;
+pub use report::Format;
+pub use scan::{Options, Scanners};
 
 /// `[scan]` settings (the scanner has no listener; these are what a CI job sets).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
