@@ -14,8 +14,9 @@
 //! - `head.rs` — acknowledged records not yet in a block, per stream, in 64 KiB chunks.
 //! - `block.rs` — block files: zstd chunks of one stream each, a bloom filter per chunk,
 //!   a chunk table and a summary (tenant, time bounds, stream labels) behind a footer.
-//! - `bloom.rs` — tokenizer and blocked (64-byte) bloom filters: a needle costs one 64-byte
-//!   `pread` per chunk, so filters never need to be in memory.
+//! - `bloom.rs` — tokenizer and blocked (64-byte) bloom filters, one per chunk and one per
+//!   flushed group of chunks: a needle costs one 64-byte `pread` per group, then one per chunk
+//!   of the groups that hit, so filters never need to be in memory.
 //! - `query.rs` — the lazy k-way merge that streams results in time order.
 //! - `location.rs` — the `BlockStore` trait and `LocalDir` (`<data_dir>/blocks`).
 //! - `budget.rs`, `limits.rs` — the memory budget (back-pressure, query caps) and rate limits.
@@ -32,8 +33,11 @@
 //! `memory_budget_bytes` (64 MiB): half for the head and appends in flight (appends wait up
 //! to `backpressure_timeout_ms`, then `Overloaded` → 429/503 with `Retry-After`), a quarter
 //! for queries (each resident chunk, cursor and pending entry is charged; a query that needs
-//! more than its share ends with `QueryMemory`), the rest for fixed overheads (zstd contexts,
-//! block summaries, the flush's sort buffer).
+//! more than its share ends with `QueryMemory`, after the hits it already yielded), the rest
+//! for fixed overheads (zstd contexts, block summaries, the flush's sort buffer). There is no
+//! cache of tables or filters yet: they are re-read with `pread` and the OS page cache keeps
+//! the hot ones. `flush`, `close` and iterating a `QueryIter` block: call them from a plain
+//! thread or `spawn_blocking` (`append` and `query_stream` are the async entry points).
 //!
 //! # Several nodes: object storage + PostgreSQL (not built yet)
 //! Blocks are immutable and self-describing, so sharing them is a new `BlockStore`, not a new
