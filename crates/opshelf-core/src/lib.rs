@@ -1,41 +1,58 @@
 //! What every opshelf capability shares.
 //!
-//! A capability crate receives a [`Context`] (storage, data directory, metrics registry,
-//! shutdown signal) and returns an `axum::Router`; the binary serves it with the layers in
-//! [`http`]. Nothing here knows any capability or any upstream protocol.
+//! A capability crate implements the [`capability::Capability`] contract: the binary gives
+//! its `start` a [`Context`] (storage, data directory, metrics under its own prefix, the
+//! shutdown and reload signals, a task tracker) and serves the routers it returns with the
+//! layers and accept loop in [`http`]; `/status` reads its [`status::StatusSource`].
+//! Nothing here knows any capability or any upstream protocol.
 
 pub mod admin;
+pub mod capability;
 pub mod config;
 pub mod error;
 pub mod http;
 pub mod metrics;
 pub mod shutdown;
+pub mod status;
 pub mod storage;
+pub mod tasks;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 pub mod tls;
 pub mod token;
 
 use std::path::PathBuf;
 
+pub use capability::{Capability, Env, EnvError, ErrorStyle, ListenerSpec, StartError, Started};
 pub use metrics::Metrics;
 pub use shutdown::Shutdown;
+pub use status::{Health, Report, StatusSource};
 pub use storage::{DynStorage, Storage, StorageError, TxnOp};
+pub use tasks::{Reload, Tasks};
 
 /// Everything a capability is given at start.
 #[derive(Clone)]
 pub struct Context {
+    /// The capability's name (its config section, storage namespace and metric prefix).
+    pub name: &'static str,
     /// Where state lives; use your capability's name as the namespace.
     pub storage: DynStorage,
     /// opshelf's data directory (`data_dir`), for files a capability keeps itself.
     pub data_dir: PathBuf,
-    /// The process-wide metrics registry.
+    /// The metrics registry, scoped: names registered here get `opshelf_<name>_` in front.
     pub metrics: Metrics,
     /// Fires when the server is stopping.
     pub shutdown: Shutdown,
+    /// Background tasks; `serve` waits for them before closing storage.
+    pub tasks: Tasks,
+    /// SIGHUP: reload rules, certificates, reopen log files.
+    pub reload: Reload,
 }
 
 impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
+            .field("name", &self.name)
             .field("storage", &self.storage.backend())
             .field("data_dir", &self.data_dir)
             .finish_non_exhaustive()
@@ -43,20 +60,24 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context for tests: private in-memory SQLite and a fresh directory under the
-    /// system temp dir.
-    ///
-    /// # Panics
-    /// If SQLite cannot start or the temp dir cannot be created.
-    pub async fn for_tests() -> Self {
-        let storage = storage::sqlite::SqliteStorage::open_in_memory().expect("in-memory SQLite");
-        let data_dir = std::env::temp_dir().join(format!("opshelf-test-{}", token::new_salt()));
-        std::fs::create_dir_all(&data_dir).expect("temp data dir");
+    /// The context for capability `name`, from the process-wide pieces.
+    #[must_use]
+    pub fn for_capability(
+        name: &'static str,
+        storage: DynStorage,
+        data_dir: PathBuf,
+        metrics: &Metrics,
+        tasks: &Tasks,
+        reload: &Reload,
+    ) -> Self {
         Self {
-            storage: std::sync::Arc::new(storage),
+            name,
+            storage,
             data_dir,
-            metrics: Metrics::new(),
-            shutdown: Shutdown::new(),
+            metrics: metrics.scoped(name),
+            shutdown: tasks.shutdown().clone(),
+            tasks: tasks.for_owner(name),
+            reload: reload.clone(),
         }
     }
 }

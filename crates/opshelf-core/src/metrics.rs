@@ -11,7 +11,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetri
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Metric, Registry};
 
@@ -29,18 +29,29 @@ pub struct ListenerLabels {
     pub listener: String,
 }
 
-/// The HTTP metrics every listener records (see `http::with_layers`).
+/// Labels of the per-listener connection metrics.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+pub struct ConnectionLabels {
+    pub listener: String,
+}
+
+/// The HTTP metrics every listener records (see `http::with_layers` and `http::serve`).
 #[derive(Debug, Clone)]
 pub struct HttpMetrics {
     pub requests: Family<RequestLabels, Counter>,
     pub duration: Family<ListenerLabels, Histogram>,
+    pub open_connections: Family<ConnectionLabels, Gauge>,
+    pub refused_connections: Family<ConnectionLabels, Counter>,
+    pub timed_out_connections: Family<ConnectionLabels, Counter>,
 }
 
-/// The process-wide metrics registry (cheap to clone).
+/// The process-wide metrics registry (cheap to clone). [`Metrics::scoped`] gives a
+/// capability its own view, whose names all start with `opshelf_<capability>_`.
 #[derive(Debug, Clone)]
 pub struct Metrics {
     registry: Arc<Mutex<Registry>>,
     http: HttpMetrics,
+    prefix: Option<Arc<str>>,
 }
 
 impl Default for Metrics {
@@ -61,7 +72,25 @@ impl Metrics {
                     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
                 ])
             }),
+            open_connections: Family::default(),
+            refused_connections: Family::default(),
+            timed_out_connections: Family::default(),
         };
+        registry.register(
+            "opshelf_http_open_connections",
+            "Connections open now, by listener",
+            http.open_connections.clone(),
+        );
+        registry.register(
+            "opshelf_http_refused_connections",
+            "Connections closed at accept because the listener's connection cap was reached",
+            http.refused_connections.clone(),
+        );
+        registry.register(
+            "opshelf_http_timed_out_connections",
+            "Connections closed for sending no complete request head in time, or for idling",
+            http.timed_out_connections.clone(),
+        );
         registry.register(
             "opshelf_http_requests",
             "HTTP requests served, by listener, method and status",
@@ -78,15 +107,40 @@ impl Metrics {
         Self {
             registry: Arc::new(Mutex::new(registry)),
             http,
+            prefix: None,
         }
     }
 
-    /// Add a metric; `name` without the `_total` suffix for counters (the encoder adds it).
+    /// The same registry, with every name registered through it prefixed
+    /// `opshelf_<capability>_`.
+    #[must_use]
+    pub fn scoped(&self, capability: &str) -> Self {
+        Self {
+            registry: Arc::clone(&self.registry),
+            http: self.http.clone(),
+            prefix: Some(Arc::from(format!("opshelf_{capability}_"))),
+        }
+    }
+
+    /// Add a metric; `name` without the `_total` suffix for counters (the encoder adds it),
+    /// and without the `opshelf_<capability>_` prefix on a scoped view (it is added).
     pub fn register(&self, name: &str, help: &str, metric: impl Metric) {
+        let full = match &self.prefix {
+            Some(p) => format!("{p}{name}"),
+            None => name.to_owned(),
+        };
         self.registry
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .register(name, help, metric);
+            .register(full, help, metric);
+    }
+
+    /// Add a collector (figures computed at scrape time). Its names are used as they are.
+    pub fn register_collector(&self, collector: Box<dyn Collector>) {
+        self.registry
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .register_collector(collector);
     }
 
     /// The HTTP metrics, for the listener layers.

@@ -1,28 +1,17 @@
 //! Optional TLS for any listener (rustls, ring provider): Vault's `tls_cert_file` /
-//! `tls_key_file` pair, loaded once at start, and an [`axum::serve::Listener`] that does the
-//! handshakes off the accept loop, so a slow or silent client never blocks the others.
+//! `tls_key_file` pair, loaded at start (and again on SIGHUP). The handshake itself runs in
+//! each connection's task in [`crate::http::serve`], so a slow client never blocks the others.
 
-use std::io;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
-use tokio_rustls::TlsAcceptor;
-use tokio_rustls::server::TlsStream;
 
 /// What [`TlsFiles::load`] builds and [`crate::http::serve`] takes.
 pub use rustls::ServerConfig;
 
 use crate::config::ConfigError;
-use crate::shutdown::Shutdown;
-
-/// A handshake still unfinished after this is dropped.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A certificate chain and its private key, both PEM files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,80 +100,6 @@ fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ConfigError> 
         return Err(bad("no CERTIFICATE block found".to_owned()));
     }
     Ok(certs)
-}
-
-/// A TCP listener that yields finished TLS streams. Handshakes run in their own tasks
-/// (bounded by [`HANDSHAKE_TIMEOUT`]); accepting stops when `shutdown` fires.
-#[derive(Debug)]
-pub struct TlsListener {
-    rx: mpsc::Receiver<(TlsStream<TcpStream>, SocketAddr)>,
-    local: SocketAddr,
-}
-
-impl TlsListener {
-    /// Start accepting on `tcp`.
-    ///
-    /// # Errors
-    /// The socket has no local address (it is not bound).
-    pub fn new(
-        tcp: TcpListener,
-        config: Arc<rustls::ServerConfig>,
-        shutdown: Shutdown,
-    ) -> io::Result<Self> {
-        let local = tcp.local_addr()?;
-        let (tx, rx) = mpsc::channel(128);
-        let acceptor = TlsAcceptor::from(config);
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    () = shutdown.wait() => break,
-                    r = tcp.accept() => r,
-                };
-                match accepted {
-                    Ok((stream, peer)) => {
-                        let acceptor = acceptor.clone();
-                        let tx = tx.clone();
-                        tokio::spawn(async move {
-                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
-                                .await
-                            {
-                                Ok(Ok(tls)) => {
-                                    let _ = tx.send((tls, peer)).await;
-                                }
-                                Ok(Err(e)) => {
-                                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                                }
-                                Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
-                            }
-                        });
-                    }
-                    Err(e) => {
-                        // Out of file descriptors and the like: back off instead of spinning.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
-                }
-            }
-        });
-        Ok(Self { rx, local })
-    }
-}
-
-impl axum::serve::Listener for TlsListener {
-    type Io = TlsStream<TcpStream>;
-    type Addr = SocketAddr;
-
-    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
-        match self.rx.recv().await {
-            Some(conn) => conn,
-            // The accept task ended (shutdown): nothing more will come.
-            None => std::future::pending().await,
-        }
-    }
-
-    fn local_addr(&self) -> io::Result<Self::Addr> {
-        Ok(self.local)
-    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@
 //! that is swapped atomically on every change.
 
 pub mod api;
+mod capability;
 pub mod engine;
 pub mod error;
 pub mod import;
@@ -23,6 +24,7 @@ use opshelf_core::config::ConfigError;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 
+pub use capability::Flags;
 pub use error::Error;
 pub use import::{ImportReport, export, import};
 
@@ -280,18 +282,27 @@ pub(crate) fn token_view(t: &Token) -> serde_json::Value {
     })
 }
 
-/// Start the flag server: load and compile the state, seed tokens, spawn the background
-/// tasks (multi-node sync, usage flush; both end on shutdown), return the router.
+/// Start the flag server: load and compile the state, seed tokens, run the background
+/// tasks (multi-node sync, usage flush — the last flush runs at shutdown, before storage
+/// closes), return the router.
 ///
 /// # Errors
 /// Invalid config, storage failures.
 pub async fn start(config: &Config, ctx: &opshelf_core::Context) -> Result<axum::Router, Error> {
+    Ok(start_service(config, ctx).await?.0)
+}
+
+/// [`start`], also returning the service (for its status).
+pub(crate) async fn start_service(
+    config: &Config,
+    ctx: &opshelf_core::Context,
+) -> Result<(axum::Router, api::App), Error> {
     config
         .validate()
         .map_err(|e| Error::BadRequest(e.to_string()))?;
     let evals: Family<EvalLabels, Counter> = Family::default();
     ctx.metrics.register(
-        "opshelf_flags_evaluations",
+        "evaluations",
         "Flag evaluations by flag and result (source: frontend = evaluated here, sdk = reported by SDKs)",
         evals.clone(),
     );
@@ -306,51 +317,58 @@ pub async fn start(config: &Config, ctx: &opshelf_core::Context) -> Result<axum:
             .filter_map(|p| parse_proxy(p))
             .collect(),
     });
-    spawn_background(Arc::clone(&inner), config, ctx.shutdown.clone());
-    Ok(api::router(inner, config))
+    spawn_background(&inner, config, &ctx.tasks);
+    Ok((api::router(Arc::clone(&inner), config), inner))
 }
 
-fn spawn_background(app: api::App, config: &Config, shutdown: opshelf_core::Shutdown) {
+fn spawn_background(app: &api::App, config: &Config, tasks: &opshelf_core::Tasks) {
     let flush_every = Duration::from_secs(config.metrics_flush_secs.max(1));
-    let sync_every =
-        (config.sync_interval_secs > 0).then(|| Duration::from_secs(config.sync_interval_secs));
-    tokio::spawn(async move {
-        let mut flush = tokio::time::interval(flush_every);
-        let mut sync = tokio::time::interval(sync_every.unwrap_or(Duration::from_secs(3600)));
-        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        sync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = shutdown.wait() => break,
-                _ = flush.tick() => {
-                    if let Err(e) = app.usage.flush(app.store.storage()).await {
-                        tracing::warn!(error = %e, "flags: usage flush failed; will retry");
-                    }
+    let (a, b) = (Arc::clone(app), Arc::clone(app));
+    tasks.spawn_every(
+        "usage-flush",
+        flush_every,
+        move || {
+            let app = Arc::clone(&a);
+            async move {
+                if let Err(e) = app.usage.flush(app.store.storage()).await {
+                    tracing::warn!(error = %e, "flags: usage flush failed; will retry");
                 }
-                _ = sync.tick(), if sync_every.is_some() => {
+            }
+        },
+        // The last flush: shutdown waits for it before storage closes.
+        move || async move {
+            if let Err(e) = b.usage.flush(b.store.storage()).await {
+                tracing::warn!(error = %e, "flags: final usage flush failed");
+            }
+        },
+    );
+    if config.sync_interval_secs > 0 {
+        let app = Arc::clone(app);
+        tasks.spawn_every(
+            "multi-node-sync",
+            Duration::from_secs(config.sync_interval_secs),
+            move || {
+                let app = Arc::clone(&app);
+                async move {
                     match app.store.reload_if_changed().await {
                         Ok(true) => tracing::info!("flags: reloaded state changed by another node"),
                         Ok(false) => {}
                         Err(e) => tracing::warn!(error = %e, "flags: state sync failed"),
                     }
                 }
-            }
-        }
-        if let Err(e) = app.usage.flush(app.store.storage()).await {
-            tracing::warn!(error = %e, "flags: final usage flush failed");
-        }
-    });
+            },
+            || async {},
+        );
+    }
 }
 
 #[cfg(test)]
 pub(crate) mod testutil {
     use std::path::PathBuf;
 
-    /// A path under `../shared/unleash-spec` (beside the repository).
+    /// A path under `../shared/unleash-spec` (beside the repository); missing data fails.
     pub fn shared(rel: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/unleash-spec")
-            .join(rel)
+        opshelf_core::testing::shared(&format!("unleash-spec/{rel}"))
     }
 }
 

@@ -66,6 +66,11 @@ pub struct Rendered {
 #[derive(Debug)]
 pub struct Snapshot {
     pub revision: u64,
+    /// Flags not archived, and those of them enabled in at least one environment.
+    pub flags: usize,
+    pub active_flags: usize,
+    /// When this snapshot was built (the last change this node saw), RFC 3339.
+    pub built_at: String,
     pub envs: HashMap<String, EnvView>,
     pub tokens: HashMap<String, Token>,
     pub tags: HashMap<String, Vec<(String, String)>>,
@@ -127,8 +132,16 @@ impl Snapshot {
                 )
             })
             .collect();
+        let live = state.features.values().filter(|f| !f.archived);
+        let (flags, active_flags) = live.fold((0, 0), |(n, on), f| {
+            let enabled = f.environments.values().any(|e| e.enabled);
+            (n + 1, on + usize::from(enabled))
+        });
         Self {
             revision: state.meta.revision,
+            flags,
+            active_flags,
+            built_at: now(),
             envs,
             tokens,
             tags,

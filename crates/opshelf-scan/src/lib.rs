@@ -26,6 +26,8 @@ pub mod misconfig;
 pub mod secret;
 pub mod version;
 
+mod capability;
+pub use capability::Scan;
 // The types the binary names.
 pub use cvss::Severity;
 pub use ignorefile::{Date, IgnoreList};

@@ -12,6 +12,7 @@ pub mod api;
 pub mod approle;
 pub mod audit;
 pub mod barrier;
+mod capability;
 pub mod error;
 pub mod kv;
 pub mod policy;
@@ -26,6 +27,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use capability::Secrets;
 pub use error::Error;
 use opshelf_core::config::ConfigError;
 use zeroize::Zeroizing;
@@ -161,6 +163,14 @@ const SWEEP_EVERY: Duration = Duration::from_secs(30);
 /// # Errors
 /// Storage failures, or a dev / auto-unseal key that does not open the barrier.
 pub async fn start(config: &Config, ctx: &opshelf_core::Context) -> Result<axum::Router, Error> {
+    Ok(start_service(config, ctx).await?.0)
+}
+
+/// [`start`], also returning the service (for its status).
+pub(crate) async fn start_service(
+    config: &Config,
+    ctx: &opshelf_core::Context,
+) -> Result<(axum::Router, Arc<vault::Vault>), Error> {
     let vault = Arc::new(
         vault::Vault::new(
             config.clone(),
@@ -179,24 +189,24 @@ pub async fn start(config: &Config, ctx: &opshelf_core::Context) -> Result<axum:
         }
     }
     let sweeper = Arc::clone(&vault);
-    let shutdown = ctx.shutdown.clone();
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                () = shutdown.wait() => break,
-                () = tokio::time::sleep(SWEEP_EVERY) => {
-                    if let Some(u) = sweeper.unsealed() {
-                        match tokens::sweep(&u).await {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(revoked = n, "secrets: expired tokens revoked"),
-                            Err(e) => tracing::warn!(error = %e, "secrets: token sweep failed"),
-                        }
+    ctx.tasks.spawn_every(
+        "token-sweep",
+        SWEEP_EVERY,
+        move || {
+            let sweeper = Arc::clone(&sweeper);
+            async move {
+                if let Some(u) = sweeper.unsealed() {
+                    match tokens::sweep(&u).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(revoked = n, "secrets: expired tokens revoked"),
+                        Err(e) => tracing::warn!(error = %e, "secrets: token sweep failed"),
                     }
                 }
             }
-        }
-    });
-    Ok(api::router(vault))
+        },
+        || async {},
+    );
+    Ok((api::router(Arc::clone(&vault)), vault))
 }
 
 pub(crate) fn read_key_file(path: &std::path::Path) -> Result<Zeroizing<Vec<u8>>, Error> {

@@ -81,12 +81,11 @@ fn keys(v: &Value) -> Vec<String> {
     k
 }
 
+/// A real Vault response from `../shared/vault/responses` (missing data fails the test).
 fn fixture(name: &str) -> Value {
-    let path = format!(
-        "{}/../../../shared/vault/responses/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).map_or(Value::Null, |text| serde_json::from_str(&text).unwrap())
+    let path = opshelf_core::testing::shared(&format!("vault/responses/{name}"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn fixture_keys(name: &str) -> Vec<String> {

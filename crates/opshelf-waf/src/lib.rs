@@ -6,6 +6,7 @@
 //! go-ftw regression files against the engine in-process. None of these does network I/O.
 
 pub mod body;
+mod capability;
 pub mod engine;
 pub mod ftw;
 pub mod macros;
@@ -20,6 +21,7 @@ pub mod variable;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+pub use capability::Waf;
 pub use engine::{Interruption, MatchRecord, Request, Response, Transaction};
 pub use ruleset::{Loader, RuleSet};
 pub use seclang::ParseError;
@@ -50,6 +52,9 @@ pub struct Config {
     pub outbound_anomaly_score_threshold: u32,
     /// Requests per minute per client IP (0 = no limit).
     pub rate_limit_per_minute: u32,
+    /// Open connections from one client address at most (0 = no cap); past it new ones are
+    /// refused. Behind a load balancer, every connection comes from its address: raise it.
+    pub max_connections_per_ip: usize,
     /// Audit log of flagged transactions (ModSecurity JSON), if set.
     pub audit_log: Option<PathBuf>,
     /// Proxies (IPs or CIDRs) whose `X-Forwarded-For` is believed: the client is then the
@@ -102,6 +107,7 @@ impl Default for Config {
             inbound_anomaly_score_threshold: 5,
             outbound_anomaly_score_threshold: 4,
             rate_limit_per_minute: 100,
+            max_connections_per_ip: 256,
             audit_log: None,
             trusted_proxies: Vec::new(),
             routes: Vec::new(),
@@ -224,6 +230,9 @@ inbound_anomaly_score_threshold = 5
 outbound_anomaly_score_threshold = 4
 # Requests per minute per client IP; 0 turns rate limiting off.
 rate_limit_per_minute = 100
+# Open connections per client address (0 = no cap). Behind a load balancer every connection
+# comes from its address: raise this or set 0.
+max_connections_per_ip = 256
 # ModSecurity-format JSON audit log of flagged and blocked requests.
 # audit_log = "/var/log/opshelf/waf-audit.log"
 # Load balancers in front of opshelf whose X-Forwarded-For is believed (IPs or CIDRs).
@@ -240,9 +249,6 @@ routes = []
 # tls_cert_file = "/etc/opshelf/tls/site.crt"
 # tls_key_file = "/etc/opshelf/tls/site.key"
 "#;
-
-/// Largest request body the core accepts for this listener.
-pub const MAX_BODY_BYTES: usize = 13 * 1024 * 1024;
 
 /// Errors of this capability.
 #[derive(Debug, thiserror::Error)]

@@ -147,6 +147,8 @@ impl RateLimiter {
 #[derive(Clone, Default)]
 struct WafMetrics {
     requests: Counter,
+    /// Requests blocked in all (the rule families are for scrapes).
+    blocked: Counter,
     blocked_by_rule: Family<Vec<(String, String)>, Counter>,
     blocked_by_tag: Family<Vec<(String, String)>, Counter>,
     rate_limited: Counter,
@@ -244,6 +246,19 @@ pub struct Proxy {
     audit: Option<AuditLog>,
     metrics: WafMetrics,
     counter: AtomicU64,
+    /// The last reload's error (`None` after a good one).
+    last_reload_error: Mutex<Option<String>>,
+}
+
+/// What the proxy reports to `/status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProxyStatus {
+    pub rules: usize,
+    pub mode: String,
+    pub upstream: String,
+    pub requests: u64,
+    pub blocked: u64,
+    pub last_reload_error: Option<String>,
 }
 
 impl Proxy {
@@ -282,33 +297,33 @@ impl Proxy {
             ..Default::default()
         };
         metrics.register(
-            "opshelf_waf_requests",
+            "requests",
             "Requests seen by the WAF proxy",
             wm.requests.clone(),
         );
         metrics.register(
-            "opshelf_waf_blocked_by_rule",
+            "blocked_by_rule",
             "Requests blocked, by the rule that blocked them",
             wm.blocked_by_rule.clone(),
         );
         metrics.register(
-            "opshelf_waf_blocked_by_tag",
+            "blocked_by_tag",
             "Requests blocked, by the tags of the rules that matched",
             wm.blocked_by_tag.clone(),
         );
         metrics.register(
-            "opshelf_waf_rate_limited",
+            "rate_limited",
             "Requests refused by the per-IP rate limit",
             wm.rate_limited.clone(),
         );
         metrics.register(
-            "opshelf_waf_upstream_errors",
+            "upstream_errors",
             "Requests the upstream did not answer",
             wm.upstream_errors.clone(),
         );
         if let Some(h) = wm.cpu.take() {
             metrics.register(
-                "opshelf_waf_cpu_seconds",
+                "cpu_seconds",
                 "WAF rule-evaluation time per request",
                 h.clone(),
             );
@@ -336,18 +351,44 @@ impl Proxy {
             audit,
             metrics: wm,
             counter: AtomicU64::new(0),
+            last_reload_error: Mutex::new(None),
         }))
     }
 
-    /// Reloads the rules; on error the old rules stay and the error is logged.
+    /// Reloads the rules; on error the old rules stay, and the error is logged and reported.
     pub fn reload(&self) {
-        match load_rules(&self.config) {
+        let outcome = match load_rules(&self.config) {
             Ok(rs) => {
                 let n = rs.rule_count;
                 *self.rules.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rs);
                 tracing::info!(rules = n, "waf rules reloaded");
+                None
             }
-            Err(e) => tracing::error!(error = %e, "waf rules reload failed; keeping the old rules"),
+            Err(e) => {
+                tracing::error!(error = %e, "waf rules reload failed; keeping the old rules");
+                Some(e.to_string())
+            }
+        };
+        *self
+            .last_reload_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = outcome;
+    }
+
+    /// Rules loaded, mode, upstream, counts, the last reload's error.
+    #[must_use]
+    pub fn status(&self) -> ProxyStatus {
+        ProxyStatus {
+            rules: self.current_rules().rule_count,
+            mode: self.config.mode.clone(),
+            upstream: self.upstream.to_string(),
+            requests: self.metrics.requests.get(),
+            blocked: self.metrics.blocked.get(),
+            last_reload_error: self
+                .last_reload_error
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
         }
     }
 
@@ -690,6 +731,7 @@ impl Proxy {
             .as_ref()
             .map_or(upstream_status.unwrap_or(0), |i| i.status);
         if let Some(i) = &tx.interruption {
+            self.metrics.blocked.inc();
             self.metrics
                 .blocked_by_rule
                 .get_or_create(&vec![("rule_id".to_owned(), i.rule_id.to_string())])
@@ -794,25 +836,36 @@ fn audit_record(tx: &Transaction<'_>, req: &WafRequest, status: u16) -> serde_js
 /// # Errors
 /// Rules that do not load or a bad upstream.
 pub fn router(config: &Config, ctx: &opshelf_core::Context) -> Result<axum::Router, Error> {
+    Ok(start(config, ctx)?.0)
+}
+
+/// The proxy router and its state; the rules reload on the platform's reload signal (SIGHUP).
+///
+/// # Errors
+/// Rules that do not load, or a bad upstream URL.
+pub fn start(
+    config: &Config,
+    ctx: &opshelf_core::Context,
+) -> Result<(axum::Router, Arc<Proxy>), Error> {
     let proxy = Proxy::new(config, &ctx.metrics)?;
     tracing::info!(rules = proxy.current_rules().rule_count, upstream = %proxy.upstream, "waf rules loaded");
-    #[cfg(unix)]
-    {
-        let p = proxy.clone();
-        let shutdown = ctx.shutdown.clone();
-        if let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
-        {
-            tokio::spawn(async move {
-                loop {
-                    tokio::select! {
-                        _ = hup.recv() => p.reload(),
-                        () = shutdown.wait() => break,
-                    }
-                }
-            });
+    let p = Arc::clone(&proxy);
+    let shutdown = ctx.shutdown.clone();
+    let mut reload = ctx.reload.clone();
+    ctx.tasks.spawn("rules-reload", async move {
+        loop {
+            tokio::select! {
+                () = reload.changed() => p.reload(),
+                () = shutdown.wait() => break,
+            }
         }
-    }
-    Ok(axum::Router::new().fallback(handle).with_state(proxy))
+    });
+    Ok((
+        axum::Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&proxy)),
+        proxy,
+    ))
 }
 
 #[cfg(test)]

@@ -9,13 +9,16 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use opshelf_core::Capability;
 use opshelf_core::config::ConfigError;
 use opshelf_core::storage::StorageConfig;
 use serde::{Deserialize, Serialize};
 
-/// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
+use crate::capabilities::{Registry, Section};
+
+/// The whole configuration: the sections the binary owns, and one per registered
+/// capability (type-erased; [`Config::section`] gives it back typed).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Config {
     /// Where opshelf keeps its state (the SQLite file, audit logs, the advisory DB).
     pub data_dir: PathBuf,
@@ -23,17 +26,22 @@ pub struct Config {
     pub admin: AdminConfig,
     pub server: ServerConfig,
     pub storage: StorageConfig,
-    #[cfg(feature = "secrets")]
-    pub secrets: opshelf_secrets::Config,
-    #[cfg(feature = "flags")]
-    pub flags: opshelf_flags::Config,
-    #[cfg(feature = "waf")]
-    pub waf: opshelf_waf::Config,
-    #[cfg(feature = "scan")]
-    pub scan: opshelf_scan::Config,
+    /// `[<capability>]` sections by capability name.
+    pub sections: BTreeMap<&'static str, Box<dyn Section>>,
 }
 
-impl Default for Config {
+/// The part of the file the binary itself owns.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+struct CoreSections {
+    data_dir: PathBuf,
+    log: LogConfig,
+    admin: AdminConfig,
+    server: ServerConfig,
+    storage: StorageConfig,
+}
+
+impl Default for CoreSections {
     fn default() -> Self {
         Self {
             data_dir: PathBuf::from("./data"),
@@ -41,15 +49,42 @@ impl Default for Config {
             admin: AdminConfig::default(),
             server: ServerConfig::default(),
             storage: StorageConfig::default(),
-            #[cfg(feature = "secrets")]
-            secrets: opshelf_secrets::Config::default(),
-            #[cfg(feature = "flags")]
-            flags: opshelf_flags::Config::default(),
-            #[cfg(feature = "waf")]
-            waf: opshelf_waf::Config::default(),
-            #[cfg(feature = "scan")]
-            scan: opshelf_scan::Config::default(),
         }
+    }
+}
+
+impl Config {
+    /// Every default, for the capabilities in `registry`.
+    #[must_use]
+    pub fn defaults(registry: &Registry) -> Self {
+        Self::from_parts(CoreSections::default(), registry.default_sections())
+    }
+
+    fn from_parts(core: CoreSections, sections: BTreeMap<&'static str, Box<dyn Section>>) -> Self {
+        Self {
+            data_dir: core.data_dir,
+            log: core.log,
+            admin: core.admin,
+            server: core.server,
+            storage: core.storage,
+            sections,
+        }
+    }
+
+    /// Capability `C`'s settings (`None` when `C` is not registered).
+    #[must_use]
+    pub fn section<C: Capability>(&self) -> Option<&C::Config> {
+        // `&**s`: the boxed value, not the box (a box is a `Section` too).
+        self.sections
+            .get(C::NAME)
+            .and_then(|s| (**s).as_any().downcast_ref::<C::Config>())
+    }
+
+    /// Capability `C`'s settings, mutable.
+    pub fn section_mut<C: Capability>(&mut self) -> Option<&mut C::Config> {
+        self.sections
+            .get_mut(C::NAME)
+            .and_then(|s| (**s).as_any_mut().downcast_mut::<C::Config>())
     }
 }
 
@@ -103,6 +138,17 @@ pub struct ServerConfig {
     pub shutdown_grace_secs: u64,
     /// A request still running after this many seconds is answered 503.
     pub request_timeout_secs: u64,
+    /// A connection must send a complete request head within this many seconds (from
+    /// connect, and between keep-alive requests). Vault's `http_read_header_timeout`.
+    pub header_read_timeout_secs: u64,
+    /// A connection on which nothing moves for this many seconds is closed (nginx's
+    /// `keepalive_timeout` is 75 s).
+    pub idle_timeout_secs: u64,
+    /// Open connections per listener at most (0: no cap); past it new ones are refused.
+    pub max_connections: usize,
+    /// Open connections per listener from one client address at most (0: no cap). The
+    /// WAF has its own default (`[waf] max_connections_per_ip`).
+    pub max_connections_per_ip: usize,
 }
 
 impl Default for ServerConfig {
@@ -110,6 +156,10 @@ impl Default for ServerConfig {
         Self {
             shutdown_grace_secs: 10,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            idle_timeout_secs: 75,
+            max_connections: 4096,
+            max_connections_per_ip: 0,
         }
     }
 }
@@ -130,7 +180,8 @@ level = "info"
 format = "human"
 
 [admin]
-# /healthz, /readyz and /metrics (Prometheus) are served here.
+# /healthz, /readyz, /status (JSON: every listener and capability) and /metrics
+# (Prometheus) are served here.
 listen = "127.0.0.1:9464"
 
 [server]
@@ -138,6 +189,15 @@ listen = "127.0.0.1:9464"
 shutdown_grace_secs = 10
 # A request still running after this many seconds is answered 503.
 request_timeout_secs = 30
+# A connection must send a whole request head within this many seconds, from connect and
+# between keep-alive requests (Vault's http_read_header_timeout: 10 s).
+header_read_timeout_secs = 10
+# A connection on which no byte moves for this long is closed (nginx's keepalive_timeout).
+idle_timeout_secs = 75
+# Open connections per listener at most (0 = no cap); past it new connections are refused.
+max_connections = 4096
+# Per client address, per listener (0 = no cap; the WAF sets its own, see [waf]).
+max_connections_per_ip = 0
 
 [storage]
 # Unset: embedded SQLite at <data_dir>/opshelf.sqlite3 (no setup).
@@ -150,33 +210,17 @@ sync = "full"
 # pool_size = 16
 "#;
 
-/// `opshelf config example`: the core sections and every compiled-in capability's section.
+/// `opshelf config example`: the core sections and every registered capability's section.
 #[must_use]
-pub fn example() -> String {
+pub fn example(registry: &Registry) -> String {
     let mut out = CORE_EXAMPLE.to_owned();
-    for section in capability_examples() {
+    for c in registry.iter() {
         out.push('\n');
-        out.push_str(section.trim_end());
+        out.push_str(c.example().trim_end());
         out.push('\n');
     }
     out
 }
-
-fn capability_examples() -> Vec<&'static str> {
-    vec![
-        #[cfg(feature = "secrets")]
-        opshelf_secrets::CONFIG_EXAMPLE,
-        #[cfg(feature = "flags")]
-        opshelf_flags::CONFIG_EXAMPLE,
-        #[cfg(feature = "waf")]
-        opshelf_waf::CONFIG_EXAMPLE,
-        #[cfg(feature = "scan")]
-        opshelf_scan::CONFIG_EXAMPLE,
-    ]
-}
-
-/// Sections a full build knows; used to say "built without" rather than "unknown".
-const ALL_CAPABILITIES: &[&str] = &["secrets", "flags", "waf", "scan"];
 
 /// Environment variables with the `OPSHELF_` prefix that are not settings.
 const NOT_SETTINGS: &[&str] = &["OPSHELF_BIN", "OPSHELF_LOG"];
@@ -186,6 +230,8 @@ const NOT_SETTINGS: &[&str] = &["OPSHELF_BIN", "OPSHELF_LOG"];
 pub enum Origin {
     File(PathBuf),
     Env(String),
+    /// A command-line flag (`--dev`).
+    Flag(&'static str),
     Default,
 }
 
@@ -194,6 +240,7 @@ impl std::fmt::Display for Origin {
         match self {
             Self::File(p) => write!(f, "{}", p.display()),
             Self::Env(var) => write!(f, "environment variable {var}"),
+            Self::Flag(flag) => write!(f, "the {flag} flag"),
             Self::Default => write!(f, "the built-in defaults"),
         }
     }
@@ -219,31 +266,90 @@ pub struct Loaded {
     pub file: Option<PathBuf>,
     /// `section.key` → the variable that set it.
     pub env_keys: BTreeMap<String, String>,
+    /// `section.key` → the command-line flag that set it.
+    pub flag_keys: BTreeMap<String, &'static str>,
 }
 
 impl Loaded {
     /// Where the value of `key` (`"secrets.listen"`) came from.
     #[must_use]
     pub fn origin(&self, key: &str) -> Origin {
-        if let Some(var) = self.env_keys.get(key) {
-            return Origin::Env(var.clone());
-        }
-        match &self.file {
-            Some(f) => Origin::File(f.clone()),
-            None => Origin::Default,
+        origin_of(key, &self.env_keys, &self.flag_keys, self.file.as_ref())
+    }
+}
+
+fn origin_of(
+    key: &str,
+    env_keys: &BTreeMap<String, String>,
+    flag_keys: &BTreeMap<String, &'static str>,
+    file: Option<&PathBuf>,
+) -> Origin {
+    if let Some(flag) = flag_keys.get(key) {
+        return Origin::Flag(flag);
+    }
+    if let Some(var) = env_keys.get(key) {
+        return Origin::Env(var.clone());
+    }
+    match file {
+        Some(f) => Origin::File(f.clone()),
+        None => Origin::Default,
+    }
+}
+
+/// A setting given on the command line (`serve --dev` sets `secrets.dev`).
+#[derive(Debug, Clone)]
+pub struct FlagSetting {
+    /// `section.key`
+    pub key: &'static str,
+    pub value: toml::Value,
+    /// The flag, for error messages (`--dev`).
+    pub flag: &'static str,
+}
+
+/// Deserialize `value` as `T`; where a key's value came from an environment variable that
+/// was typed as TOML (`8`, `true`) and the key wants a string, retry with the raw string
+/// (`retry_as_string(key)` gives it). The error is (key, message).
+pub(crate) fn parse_section<T: serde::de::DeserializeOwned>(
+    value: toml::Value,
+    retry_as_string: &dyn Fn(&str) -> Option<String>,
+) -> Result<T, (String, String)> {
+    let mut value = value;
+    let mut retried = std::collections::BTreeSet::new();
+    loop {
+        match serde_path_to_error::deserialize::<_, T>(value.clone()) {
+            Ok(c) => return Ok(c),
+            Err(e) => {
+                let key = e.path().to_string();
+                if let Some(raw) = retry_as_string(&key).filter(|_| retried.len() < 16) {
+                    if retried.insert(key.clone()) {
+                        if let toml::Value::Table(t) = &mut value {
+                            let parts: Vec<String> = key.split('.').map(str::to_owned).collect();
+                            set_key(t, &parts, toml::Value::String(raw));
+                        }
+                        continue;
+                    }
+                }
+                return Err((key, e.into_inner().to_string()));
+            }
         }
     }
 }
 
-/// Load `path` (a missing file is fine unless `explicit`), apply `env`, validate.
+/// Load `path` (a missing file is fine unless `explicit`), apply the `OPSHELF_*` variables
+/// and command-line `flags`, parse every section (the binary's own and each capability's in
+/// `registry`), apply the replaced tools' own variables, validate.
 ///
 /// # Errors
-/// A one-line [`LoadError`] naming the key, the file or variable, and what was expected.
+/// A one-line [`LoadError`] naming the key or variable, the file, variable or flag it came
+/// from, and what was expected.
 pub fn load(
+    registry: &Registry,
     path: &Path,
     explicit: bool,
     env: impl IntoIterator<Item = (String, String)>,
+    flags: &[FlagSetting],
 ) -> Result<Loaded, LoadError> {
+    let env: Vec<(String, String)> = env.into_iter().collect();
     let (mut table, file) = match std::fs::read_to_string(path) {
         Ok(text) => {
             let table: toml::Table = toml::from_str(&text).map_err(|e| {
@@ -260,14 +366,13 @@ pub fn load(
         }
         Err(e) => return Err(LoadError(format!("{}: cannot read: {e}", path.display()))),
     };
-    let origin_file = file.clone().map_or(Origin::Default, Origin::File);
 
     // Environment overrides. Values are typed as TOML when they parse as a TOML value
     // (true, 8, "x"), else taken as strings; a typed value the key rejects is retried as
     // the raw string (so OPSHELF_FLAGS__SOME_SECRET=12345 works for a string key).
     let mut env_keys = BTreeMap::new();
     let mut raw = BTreeMap::new();
-    for (var, value) in env {
+    for (var, value) in &env {
         let Some(name) = var.strip_prefix("OPSHELF_") else {
             continue;
         };
@@ -284,44 +389,67 @@ pub fn load(
                 )));
             }
         };
-        set_key(&mut table, &parts, typed(&value));
-        raw.insert(key.clone(), value);
-        env_keys.insert(key, var);
+        set_key(&mut table, &parts, typed(value));
+        if !matches!(typed(value), toml::Value::String(_)) {
+            raw.insert(key.clone(), value.clone());
+        }
+        env_keys.insert(key, var.clone());
+    }
+    let mut flag_keys = BTreeMap::new();
+    for f in flags {
+        let parts: Vec<String> = f.key.split('.').map(str::to_owned).collect();
+        set_key(&mut table, &parts, f.value.clone());
+        flag_keys.insert(f.key.to_owned(), f.flag);
+        raw.remove(f.key);
+    }
+    let origin = |key: &str| origin_of(key, &env_keys, &flag_keys, file.as_ref());
+    let fail = |section: &str, (key, message): (String, String)| {
+        let full = match (section, key.as_str()) {
+            ("", k) => k.to_owned(),
+            (s, "" | ".") => s.to_owned(),
+            (s, k) => format!("{s}.{k}"),
+        };
+        LoadError(describe(
+            &origin(&full),
+            &full,
+            &message,
+            &registry.not_built,
+        ))
+    };
+
+    // Each capability's section.
+    let mut sections = BTreeMap::new();
+    for c in registry.iter() {
+        let name = c.name();
+        let value = table
+            .remove(name)
+            .unwrap_or_else(|| toml::Value::Table(toml::Table::new()));
+        let retry = |key: &str| raw.get(&format!("{name}.{key}")).cloned();
+        let section = c.parse(value, &retry).map_err(|e| fail(name, e))?;
+        sections.insert(name, section);
+    }
+    // The binary's own sections; anything else left over is unknown (or not built).
+    let retry = |key: &str| raw.get(key).cloned();
+    let core: CoreSections =
+        parse_section(toml::Value::Table(table), &retry).map_err(|e| fail("", e))?;
+    let mut config = Config::from_parts(core, sections);
+
+    // The replaced tools' own variables (VAULT_DEV_ROOT_TOKEN_ID, INIT_*_API_TOKENS, ...).
+    let env = opshelf_core::Env::new(env);
+    for c in registry.iter() {
+        if let Some(section) = config.sections.get_mut(c.name()) {
+            c.apply_env(section.as_mut(), &env)
+                .map_err(|e| LoadError(e.to_string()))?;
+        }
     }
 
-    let mut attempts = 0;
-    let config: Config = loop {
-        let de = toml::Value::Table(table.clone());
-        match serde_path_to_error::deserialize::<_, Config>(de) {
-            Ok(c) => break c,
-            Err(e) => {
-                let key = e.path().to_string();
-                if let (Some(rawv), true) = (raw.get(&key), attempts < 16) {
-                    let parts: Vec<String> = key.split('.').map(str::to_owned).collect();
-                    if !matches!(typed(rawv), toml::Value::String(_)) {
-                        set_key(&mut table, &parts, toml::Value::String(rawv.clone()));
-                        raw.remove(&key);
-                        attempts += 1;
-                        continue;
-                    }
-                }
-                let origin = env_keys
-                    .get(&key)
-                    .map_or(origin_file.clone(), |v| Origin::Env(v.clone()));
-                return Err(LoadError(describe(
-                    &origin,
-                    &key,
-                    &e.into_inner().to_string(),
-                )));
-            }
-        }
-    };
     let loaded = Loaded {
         config,
         file,
         env_keys,
+        flag_keys,
     };
-    validate(&loaded)?;
+    validate(registry, &loaded)?;
     Ok(loaded)
 }
 
@@ -358,7 +486,7 @@ fn one_line(s: &str) -> String {
 }
 
 /// `<origin>: <key>: <what serde said, with what was expected>`.
-fn describe(origin: &Origin, key: &str, message: &str) -> String {
+fn describe(origin: &Origin, key: &str, message: &str, not_built: &[&str]) -> String {
     let mut message = one_line(message);
     // toml's own deserializer sometimes repeats the key; we already lead with it.
     if let Some(pos) = message.find(" in `") {
@@ -378,7 +506,7 @@ fn describe(origin: &Origin, key: &str, message: &str) -> String {
         } else {
             format!("{key}.{field}")
         };
-        if (key == "." || key.is_empty()) && ALL_CAPABILITIES.contains(&field) {
+        if (key == "." || key.is_empty()) && not_built.contains(&field) {
             return format!(
                 "{origin}: [{field}]: this opshelf was built without the `{field}` capability (cargo feature `{field}`)"
             );
@@ -395,7 +523,7 @@ fn describe(origin: &Origin, key: &str, message: &str) -> String {
     format!("{origin}: {key}: {message}")
 }
 
-fn validate(loaded: &Loaded) -> Result<(), LoadError> {
+fn validate(registry: &Registry, loaded: &Loaded) -> Result<(), LoadError> {
     let c = &loaded.config;
     let mut checks: Vec<(&str, Result<(), ConfigError>)> = vec![("storage", c.storage.validate())];
     if c.log.level.trim().is_empty() {
@@ -407,20 +535,23 @@ fn validate(loaded: &Loaded) -> Result<(), LoadError> {
             )),
         ));
     }
-    if c.server.request_timeout_secs == 0 {
-        checks.push((
-            "server",
-            Err(ConfigError::new("request_timeout_secs", "at least 1")),
-        ));
+    for (key, value) in [
+        ("request_timeout_secs", c.server.request_timeout_secs),
+        (
+            "header_read_timeout_secs",
+            c.server.header_read_timeout_secs,
+        ),
+        ("idle_timeout_secs", c.server.idle_timeout_secs),
+    ] {
+        if value == 0 {
+            checks.push(("server", Err(ConfigError::new(key, "at least 1"))));
+        }
     }
-    #[cfg(feature = "secrets")]
-    checks.push(("secrets", c.secrets.validate()));
-    #[cfg(feature = "flags")]
-    checks.push(("flags", c.flags.validate()));
-    #[cfg(feature = "waf")]
-    checks.push(("waf", c.waf.validate()));
-    #[cfg(feature = "scan")]
-    checks.push(("scan", c.scan.validate()));
+    for r in registry.iter() {
+        if let Some(section) = c.sections.get(r.name()) {
+            checks.push((r.name(), r.validate(section.as_ref())));
+        }
+    }
     for (section, result) in checks {
         if let Err(e) = result {
             let e = e.in_section(section);
@@ -441,14 +572,17 @@ mod tests {
         std::fs::write(&path, text).unwrap();
         let env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned()));
         let dir_text = format!("{}/", dir.path().display());
-        load(&path, true, env).map_err(|e| LoadError(e.0.replace(&dir_text, "")))
+        load(&Registry::builtin(), &path, true, env, &[])
+            .map_err(|e| LoadError(e.0.replace(&dir_text, "")))
     }
 
     #[test]
     fn no_file_means_defaults() {
-        let l = load(Path::new("/nonexistent/opshelf.toml"), false, Vec::new()).unwrap();
-        assert_eq!(l.config, Config::default());
-        assert!(load(Path::new("/nonexistent/opshelf.toml"), true, Vec::new()).is_err());
+        let r = Registry::builtin();
+        let missing = Path::new("/nonexistent/opshelf.toml");
+        let l = load(&r, missing, false, Vec::new(), &[]).unwrap();
+        assert_eq!(l.config, Config::defaults(&r));
+        assert!(load(&r, missing, true, Vec::new(), &[]).is_err());
     }
 
     #[test]
@@ -514,8 +648,12 @@ mod tests {
 
     #[test]
     fn example_parses_to_the_defaults() {
-        let parsed: Config = toml::from_str(&example()).expect("the example parses");
-        assert_eq!(parsed, Config::default());
+        let r = Registry::builtin();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("example.toml");
+        std::fs::write(&path, example(&r)).unwrap();
+        let parsed = load(&r, &path, true, Vec::new(), &[]).expect("the example parses");
+        assert_eq!(parsed.config, Config::defaults(&r));
     }
 
     #[test]
@@ -530,7 +668,7 @@ mod tests {
             let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../opshelf.example.toml");
             let file = std::fs::read_to_string(&path).unwrap_or_default();
             assert!(
-                file == example(),
+                file == example(&Registry::builtin()),
                 "opshelf.example.toml is stale: run `cargo run -- config example > opshelf.example.toml`"
             );
         }

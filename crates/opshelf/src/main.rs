@@ -2,17 +2,13 @@
 //! and hands over to `serve` or to a capability's subcommand.
 
 mod alloc;
-mod cli;
-mod config;
-mod listeners;
-mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-
-use crate::config::LogFormat;
+use opshelf::config::LogFormat;
+use opshelf::{Registry, cli, config, serve};
 
 /// One binary for a small company's security and operations stack.
 #[derive(Debug, Parser)]
@@ -66,8 +62,9 @@ const EXIT_CONFIG: u8 = 2;
 fn main() -> ExitCode {
     alloc::configure();
     let cli = Cli::parse();
+    let registry = Registry::builtin();
     if let Command::Config(ConfigCommand::Example) = cli.command {
-        print!("{}", config::example());
+        print!("{}", config::example(&registry));
         return ExitCode::SUCCESS;
     }
     let explicit = cli.config.is_some();
@@ -75,7 +72,11 @@ fn main() -> ExitCode {
         .config
         .clone()
         .unwrap_or_else(|| PathBuf::from("opshelf.toml"));
-    let mut loaded = match config::load(&path, explicit, std::env::vars()) {
+    let flags = match &cli.command {
+        Command::Serve(args) => serve::flag_settings(args),
+        _ => Vec::new(),
+    };
+    let mut loaded = match config::load(&registry, &path, explicit, std::env::vars(), &flags) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("opshelf: configuration error: {e}");
@@ -100,7 +101,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Example) => unreachable!("handled before loading"),
-        Command::Serve(args) => runtime().and_then(|rt| rt.block_on(serve::run(loaded, args))),
+        Command::Serve(_) => runtime().and_then(|rt| rt.block_on(serve::run(loaded, &registry))),
         #[cfg(feature = "scan")]
         Command::Scan(cmd) => run_cli(loaded, |ctx| async move { cli::scan::run(cmd, &ctx).await }),
         #[cfg(feature = "waf")]

@@ -1,24 +1,30 @@
 //! `opshelf serve`: bind every listener, open storage, start the capabilities, serve until
-//! SIGTERM/SIGINT, then drain and flush.
+//! SIGTERM/SIGINT, then drain, wait for background tasks and close storage.
 //!
 //! Order matters: every socket is bound before anything else happens, so a taken port is a
-//! clean error with nothing started; `/readyz` turns 200 only after every capability's
-//! `start` has returned and storage answers.
+//! clean error with nothing started; `/status` and `/readyz` answer from the moment the
+//! admin listener is up, and say which capability is still starting. SIGHUP reloads (the
+//! capabilities that listen to `ctx.reload`, and every listener's TLS certificate).
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use opshelf_core::admin::Readiness;
-use opshelf_core::http::{Limits, serve, with_layers};
-use opshelf_core::{Context, Metrics, Shutdown};
+use opshelf_core::admin::AdminState;
+use opshelf_core::http::{Limits, ServeOptions, serve, with_layers};
+use opshelf_core::status::{ListenerInfo, StatusBoard};
+use opshelf_core::{Context, ErrorStyle, ListenerSpec, Metrics, Reload, Shutdown, Tasks};
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
-use crate::config::Loaded;
-use crate::listeners;
+use crate::capabilities::Registry;
+use crate::config::{Config, Loaded};
 
 /// `opshelf serve` flags.
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct Args {
     /// Development mode, like `vault server -dev`: secrets initialised and unsealed in
     /// memory of this run, root token from VAULT_DEV_ROOT_TOKEN_ID.
@@ -26,165 +32,334 @@ pub struct Args {
     pub dev: bool,
 }
 
-pub async fn run(loaded: Loaded, args: Args) -> anyhow::Result<ExitCode> {
-    let started = Instant::now();
-    #[allow(unused_mut)]
-    let mut config = loaded.config.clone();
-    apply_dev_mode(&mut config, &args);
-    apply_upstream_env(&mut config);
-
-    // 1. Bind every socket first.
-    let admin = bind(config.admin.listen, "admin.listen", &loaded).await?;
-    let mut planned = Vec::new();
-    for l in listeners::table(&config) {
-        let socket = bind(l.addr, l.key, &loaded).await?;
-        let tls = match &l.tls {
-            None => None,
-            Some(files) => Some(files.load().map_err(|e| {
-                let section = l.key.split('.').next().unwrap_or(l.key);
-                let e = e.in_section(section);
-                anyhow::anyhow!("{}: {e}", loaded.origin(&e.key))
-            })?),
-        };
-        planned.push((l, socket, tls));
+/// The settings `serve`'s flags stand for.
+#[must_use]
+pub fn flag_settings(args: &Args) -> Vec<crate::config::FlagSetting> {
+    let mut out = Vec::new();
+    if args.dev {
+        out.push(crate::config::FlagSetting {
+            key: "secrets.dev",
+            value: toml::Value::Boolean(true),
+            flag: "--dev",
+        });
     }
+    out
+}
 
-    // 2. Storage.
-    let storage = opshelf_core::storage::open(&config.storage, &config.data_dir)
-        .await
-        .with_context(|| format!("opening storage (data_dir {})", config.data_dir.display()))?;
-    tracing::info!(backend = storage.backend(), "storage open");
-    let ctx = Context {
-        storage,
-        data_dir: config.data_dir.clone(),
-        metrics: Metrics::new(),
-        shutdown: Shutdown::new(),
-    };
-    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
-    let readiness = Readiness::default();
-    for (l, _, _) in &planned {
-        readiness.expect(l.name);
+/// `opshelf serve` until SIGTERM/SIGINT.
+///
+/// # Errors
+/// A port that cannot be bound, storage that cannot be opened, a capability that fails to
+/// start.
+pub async fn run(loaded: Loaded, registry: &Registry) -> anyhow::Result<ExitCode> {
+    let running = Running::start(loaded, registry).await?;
+    let reload = running.reload.clone();
+    running.wait(signals(reload)).await
+}
+
+/// A started opshelf: every listener bound and serving.
+pub struct Running {
+    pub board: StatusBoard,
+    /// Where the admin listener is bound.
+    pub admin_addr: SocketAddr,
+    pub reload: Reload,
+    shutdown: Shutdown,
+    tasks: Tasks,
+    storage: opshelf_core::DynStorage,
+    listeners: JoinSet<std::io::Result<()>>,
+    grace: Duration,
+}
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("admin_addr", &self.admin_addr)
+            .finish_non_exhaustive()
     }
+}
 
-    // 3. The admin listener first, so /readyz can be polled during start-up.
-    let mut tasks = tokio::task::JoinSet::new();
-    let admin_limits = Limits {
-        max_body_bytes: Some(64 * 1024),
-        ..Limits::default()
-    };
-    let admin_router = with_layers(
-        opshelf_core::admin::router(ctx.clone(), readiness.clone()),
-        "admin",
-        admin_limits,
-        &ctx.metrics,
-    );
-    announce("admin", &admin);
-    tasks.spawn(serve_named(
-        "admin",
-        admin,
-        admin_router,
-        None,
-        ctx.shutdown.clone(),
-        grace,
-    ));
+struct Planned {
+    capability: &'static str,
+    spec: ListenerSpec,
+    socket: TcpListener,
+    tls: Option<watch::Sender<Arc<opshelf_core::tls::ServerConfig>>>,
+}
 
-    // 4. Capabilities.
-    for (l, socket, tls) in planned {
-        let router = (l.start)(ctx.clone())
+impl Running {
+    /// Bind, open storage, start every enabled capability of `registry`.
+    ///
+    /// # Errors
+    /// As [`run`].
+    pub async fn start(loaded: Loaded, registry: &Registry) -> anyhow::Result<Self> {
+        let started = Instant::now();
+        let config = &loaded.config;
+
+        // 1. Bind every socket first.
+        let admin = bind(config.admin.listen, "admin.listen", &loaded).await?;
+        let mut planned = Vec::new();
+        for c in registry.iter() {
+            let Some(section) = config.sections.get(c.name()) else {
+                continue;
+            };
+            if !c.enabled(section.as_ref()) {
+                continue;
+            }
+            for spec in c.listeners(section.as_ref()) {
+                let socket = bind(spec.addr, spec.key, &loaded).await?;
+                let tls = match &spec.tls {
+                    None => None,
+                    Some(files) => {
+                        let tls = files.load().map_err(|e| {
+                            let section = spec.key.split('.').next().unwrap_or(spec.key);
+                            let e = e.in_section(section);
+                            anyhow::anyhow!("{}: {e}", loaded.origin(&e.key))
+                        })?;
+                        Some(watch::channel(tls).0)
+                    }
+                };
+                planned.push(Planned {
+                    capability: c.name(),
+                    spec,
+                    socket,
+                    tls,
+                });
+            }
+        }
+
+        // 2. Storage.
+        let storage = opshelf_core::storage::open(&config.storage, &config.data_dir)
             .await
-            .with_context(|| format!("starting {}", l.name))?;
-        let router = with_layers(router, l.name, l.limits, &ctx.metrics);
-        announce(l.name, &socket);
-        tasks.spawn(serve_named(
-            l.name,
-            socket,
-            router,
-            tls,
-            ctx.shutdown.clone(),
-            grace,
-        ));
-        readiness.set(l.name, true);
-    }
-    tracing::info!(
-        startup_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-        "ready"
-    );
+            .with_context(|| format!("opening storage (data_dir {})", config.data_dir.display()))?;
+        tracing::info!(backend = storage.backend(), "storage open");
+        let metrics = Metrics::new();
+        let shutdown = Shutdown::new();
+        let tasks = Tasks::new(shutdown.clone());
+        let reload = Reload::new();
+        let board = StatusBoard::default();
+        let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+        for c in registry.iter() {
+            let enabled = config
+                .sections
+                .get(c.name())
+                .is_some_and(|s| c.enabled(s.as_ref()));
+            if enabled {
+                board.starting(c.name());
+            } else {
+                board.disabled(c.name(), format!("disabled: see [{}] enabled", c.name()));
+            }
+        }
 
-    // 5. Wait for a signal (or a listener dying), then drain.
-    let mut failed = false;
-    tokio::select! {
-        sig = stop_signal() => tracing::info!(signal = sig, "stopping: no new connections, finishing requests in flight"),
-        Some(res) = tasks.join_next() => {
-            failed = true;
-            tracing::error!(?res, "a listener stopped unexpectedly; shutting down");
-        }
-    }
-    ctx.shutdown.trigger();
-    while let Some(res) = tasks.join_next().await {
-        if let Ok(Err(e)) = res {
-            failed = true;
-            tracing::error!(error = %e, "listener ended with an error");
-        }
-    }
-    ctx.storage.close().await.context("flushing storage")?;
-    tracing::info!("stopped");
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
-}
-
-/// `--dev` and Vault's `VAULT_DEV_ROOT_TOKEN_ID`, mapped onto the secrets settings.
-#[allow(unused_variables)]
-fn apply_dev_mode(config: &mut crate::config::Config, args: &Args) {
-    #[cfg(feature = "secrets")]
-    {
-        if args.dev {
-            config.secrets.dev = true;
-        }
-        if config.secrets.dev && config.secrets.dev_root_token.is_none() {
-            config.secrets.dev_root_token = std::env::var("VAULT_DEV_ROOT_TOKEN_ID")
-                .ok()
-                .filter(|t| !t.is_empty());
-        }
-    }
-}
-
-/// Environment variables of the replaced tools that their users already set, mapped onto
-/// our settings (they add to the config file's lists): unleash-server's `INIT_*_API_TOKENS`.
-#[allow(unused_variables)]
-fn apply_upstream_env(config: &mut crate::config::Config) {
-    #[cfg(feature = "flags")]
-    {
-        let list = |var: &str| -> Vec<String> {
-            std::env::var(var)
-                .map(|v| {
-                    v.split(',')
-                        .map(str::trim)
-                        .filter(|t| !t.is_empty())
-                        .map(String::from)
-                        .collect()
-                })
-                .unwrap_or_default()
+        // 3. The admin listener first, so /status can be polled during start-up.
+        let mut listeners = JoinSet::new();
+        let admin_addr = admin.local_addr()?;
+        let admin_state = AdminState {
+            storage: Arc::clone(&storage),
+            metrics: metrics.clone(),
+            shutdown: shutdown.clone(),
+            board: board.clone(),
+            started,
         };
-        let f = &mut config.flags;
-        f.init_admin_api_tokens
-            .extend(list("INIT_ADMIN_API_TOKENS"));
-        f.init_backend_api_tokens
-            .extend(list("INIT_BACKEND_API_TOKENS"));
-        f.init_backend_api_tokens
-            .extend(list("INIT_CLIENT_API_TOKENS"));
-        f.init_frontend_api_tokens
-            .extend(list("INIT_FRONTEND_API_TOKENS"));
+        let admin_limits = Limits {
+            max_body_bytes: Some(64 * 1024),
+            ..limits(config, Limits::default())
+        };
+        let admin_router = with_layers(
+            opshelf_core::admin::router(admin_state),
+            "admin",
+            admin_limits,
+            ErrorStyle::Json,
+            &metrics,
+        );
+        announce(&board, "admin", "admin", "admin.listen", admin_addr, false);
+        listeners.spawn(serve_listener(
+            admin,
+            admin_router,
+            ServeOptions {
+                name: Arc::from("admin"),
+                tls: None,
+                limits: admin_limits,
+                grace,
+            },
+            shutdown.clone(),
+            metrics.clone(),
+        ));
+
+        // 4. Capabilities, in registry order.
+        for c in registry.iter() {
+            let Some(section) = config.sections.get(c.name()) else {
+                continue;
+            };
+            if !c.enabled(section.as_ref()) {
+                continue;
+            }
+            let ctx = Context::for_capability(
+                c.name(),
+                Arc::clone(&storage),
+                config.data_dir.clone(),
+                &metrics,
+                &tasks,
+                &reload,
+            );
+            let mut out = match c.start(section.as_ref(), ctx).await {
+                Ok(out) => out,
+                Err(e) => {
+                    board.failed(c.name(), e.to_string());
+                    shutdown.trigger();
+                    return Err(anyhow::anyhow!("starting {}: {e}", c.name()));
+                }
+            };
+            let mine: Vec<usize> = (0..planned.len())
+                .filter(|i| planned[*i].capability == c.name())
+                .collect();
+            for i in mine.into_iter().rev() {
+                let p = planned.swap_remove(i);
+                let Some(router) = out.routers.remove(p.spec.name) else {
+                    shutdown.trigger();
+                    anyhow::bail!(
+                        "{} declared listener {} but returned no router for it",
+                        c.name(),
+                        p.spec.name
+                    );
+                };
+                let limits = limits(config, p.spec.limits);
+                let router = with_layers(router, p.spec.name, limits, p.spec.errors, &metrics);
+                let addr = p.socket.local_addr()?;
+                announce(
+                    &board,
+                    p.spec.name,
+                    c.name(),
+                    p.spec.key,
+                    addr,
+                    p.tls.is_some(),
+                );
+                let tls_rx = p.tls.as_ref().map(watch::Sender::subscribe);
+                if let (Some(tx), Some(files)) = (p.tls, p.spec.tls.clone()) {
+                    spawn_tls_reload(&tasks, &reload, p.spec.name, files, tx);
+                }
+                listeners.spawn(serve_listener(
+                    p.socket,
+                    router,
+                    ServeOptions {
+                        name: Arc::from(p.spec.name),
+                        tls: tls_rx,
+                        limits,
+                        grace,
+                    },
+                    shutdown.clone(),
+                    metrics.clone(),
+                ));
+            }
+            board.started(c.name(), out.status);
+        }
+
+        tracing::info!(
+            startup_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            admin = %admin_addr,
+            "ready"
+        );
+        // What a newcomer must do next: every capability that is not simply up says so.
+        for s in board.capabilities() {
+            match s.state.as_str() {
+                "up" | "disabled" => {}
+                state => tracing::warn!(capability = %s.name, state, "{}", s.summary),
+            }
+        }
+        Ok(Self {
+            board,
+            admin_addr,
+            reload,
+            shutdown,
+            tasks,
+            storage,
+            listeners,
+            grace,
+        })
+    }
+
+    /// Serve until `stop` resolves (or a listener dies), then drain: listeners finish their
+    /// requests, background tasks end (their final flushes run), storage closes.
+    ///
+    /// # Errors
+    /// Storage failing to close.
+    pub async fn wait(
+        mut self,
+        stop: impl std::future::Future<Output = &'static str>,
+    ) -> anyhow::Result<ExitCode> {
+        let mut failed = false;
+        tokio::select! {
+            sig = stop => tracing::info!(signal = sig, "stopping: no new connections, finishing requests in flight"),
+            Some(res) = self.listeners.join_next() => {
+                failed = true;
+                tracing::error!(?res, "a listener stopped unexpectedly; shutting down");
+            }
+        }
+        self.shutdown.trigger();
+        while let Some(res) = self.listeners.join_next().await {
+            if let Ok(Err(e)) = res {
+                failed = true;
+                tracing::error!(error = %e, "listener ended with an error");
+            }
+        }
+        if !self.tasks.close_and_wait(self.grace).await {
+            tracing::warn!(
+                running = self.tasks.len(),
+                "background tasks still running after the grace period; closing storage anyway"
+            );
+        }
+        self.storage.close().await.context("flushing storage")?;
+        tracing::info!("stopped");
+        Ok(if failed {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
     }
 }
 
-async fn bind(
-    addr: std::net::SocketAddr,
-    key: &str,
-    loaded: &Loaded,
-) -> anyhow::Result<TcpListener> {
+/// A listener's limits: the capability's body limit and per-address cap, `[server]`'s
+/// timeouts and caps.
+fn limits(config: &Config, spec: Limits) -> Limits {
+    let s = &config.server;
+    Limits {
+        max_body_bytes: spec.max_body_bytes,
+        request_timeout: Duration::from_secs(s.request_timeout_secs),
+        header_read_timeout: Duration::from_secs(s.header_read_timeout_secs),
+        idle_timeout: Duration::from_secs(s.idle_timeout_secs),
+        max_connections: s.max_connections,
+        max_connections_per_ip: Some(
+            spec.max_connections_per_ip
+                .unwrap_or(s.max_connections_per_ip),
+        ),
+    }
+}
+
+/// On SIGHUP, load the listener's certificate again; a bad file keeps the old one.
+fn spawn_tls_reload(
+    tasks: &Tasks,
+    reload: &Reload,
+    listener: &'static str,
+    files: opshelf_core::tls::TlsFiles,
+    tx: watch::Sender<Arc<opshelf_core::tls::ServerConfig>>,
+) {
+    let mut reload = reload.clone();
+    let shutdown = tasks.shutdown().clone();
+    tasks.spawn("tls-reload", async move {
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => break,
+                () = reload.changed() => match files.load() {
+                    Ok(config) => {
+                        tx.send_replace(config);
+                        tracing::info!(listener, "TLS certificate reloaded");
+                    }
+                    Err(e) => tracing::error!(listener, error = %e, "TLS reload failed; keeping the previous certificate"),
+                },
+            }
+        }
+    });
+}
+
+async fn bind(addr: SocketAddr, key: &str, loaded: &Loaded) -> anyhow::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| {
         anyhow::anyhow!(
             "cannot listen on {addr} ({key}, from {}): {e}",
@@ -193,37 +368,56 @@ async fn bind(
     })
 }
 
-fn announce(name: &str, socket: &TcpListener) {
-    match socket.local_addr() {
-        Ok(addr) => tracing::info!(listener = name, addr = %addr, "listening"),
-        Err(e) => tracing::warn!(listener = name, error = %e, "listening (address unknown)"),
-    }
+fn announce(
+    board: &StatusBoard,
+    name: &str,
+    capability: &str,
+    key: &str,
+    addr: SocketAddr,
+    tls: bool,
+) {
+    tracing::info!(listener = name, addr = %addr, "listening");
+    board.listener(ListenerInfo {
+        name: name.to_owned(),
+        capability: capability.to_owned(),
+        key: key.to_owned(),
+        addr: addr.to_string(),
+        tls,
+    });
 }
 
-async fn serve_named(
-    name: &'static str,
+async fn serve_listener(
     socket: TcpListener,
     router: axum::Router,
-    tls: Option<std::sync::Arc<opshelf_core::tls::ServerConfig>>,
+    opts: ServeOptions,
     shutdown: Shutdown,
-    grace: Duration,
+    metrics: Metrics,
 ) -> std::io::Result<()> {
-    let r = serve(socket, router, tls, shutdown, grace).await;
-    tracing::debug!(listener = name, "listener closed");
+    let name = Arc::clone(&opts.name);
+    let r = serve(socket, router, opts, shutdown, &metrics).await;
+    tracing::debug!(listener = %name, "listener closed");
     r
 }
 
-async fn stop_signal() -> &'static str {
+/// SIGTERM or SIGINT (returned, to stop); SIGHUP triggers `reload` and keeps waiting.
+async fn signals(reload: Reload) -> &'static str {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         return std::future::pending().await;
     };
-    tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
+    loop {
+        tokio::select! {
+            _ = term.recv() => return "SIGTERM",
+            _ = int.recv() => return "SIGINT",
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                reload.trigger();
+            }
+        }
     }
 }

@@ -24,6 +24,12 @@ pub struct CliContext {
 
 #[allow(dead_code)] // unused in a build without the capabilities that have subcommands
 impl CliContext {
+    /// Capability `C`'s settings (its defaults when it is not registered).
+    #[must_use]
+    pub fn section<C: opshelf_core::Capability>(&self) -> C::Config {
+        self.config.section::<C>().cloned().unwrap_or_default()
+    }
+
     /// Open the configured storage (creating the data directory if needed).
     ///
     /// # Errors

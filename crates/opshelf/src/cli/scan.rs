@@ -161,7 +161,7 @@ fn run_scan(
     flags: (bool, bool, bool),
     ctx: &super::CliContext,
 ) -> anyhow::Result<ExitCode> {
-    let cfg = &ctx.config.scan;
+    let cfg = &ctx.section::<opshelf_scan::Scan>();
     let format = Format::parse(&common.format).with_context(|| {
         format!(
             "unknown format {:?} (table, json, sarif, cyclonedx)",
@@ -242,7 +242,9 @@ pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCo
             run_scan(&common, scanners, (false, false, false), ctx)
         }
         Command::Db(DbCommand::Import { paths }) => {
-            let index_path = ctx.config.scan.index_path(&ctx.data_dir);
+            let index_path = ctx
+                .section::<opshelf_scan::Scan>()
+                .index_path(&ctx.data_dir);
             let report = opshelf_scan::db::import(&index_path, &paths)?;
             for (file, err) in &report.errors {
                 eprintln!("opshelf: skipped {file}: {err}");
@@ -261,7 +263,9 @@ pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
         Command::Db(DbCommand::Status { format }) => {
-            let index_path = ctx.config.scan.index_path(&ctx.data_dir);
+            let index_path = ctx
+                .section::<opshelf_scan::Scan>()
+                .index_path(&ctx.data_dir);
             let st = opshelf_scan::db::status(&index_path)?;
             print!(
                 "{}",

@@ -37,7 +37,7 @@ pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCo
             only,
             tests,
         } => {
-            let Some(rules) = rules.or_else(|| ctx.config.waf.rules_dir.clone()) else {
+            let Some(rules) = rules.or_else(|| ctx.section::<opshelf_waf::Waf>().rules_dir) else {
                 anyhow::bail!("no rules directory: pass --rules or set waf.rules_dir");
             };
             let opts = opshelf_waf::ftw::Options {

@@ -38,6 +38,9 @@ fn workspace_deps() -> BTreeMap<String, Vec<String>> {
     deps
 }
 
+/// Libraries every capability may use; they depend on no opshelf crate themselves.
+const SHARED: &[&str] = &["opshelf-core", "opshelf-eventstore"];
+
 #[test]
 fn capabilities_never_depend_on_each_other_and_core_on_none() {
     let deps = workspace_deps();
@@ -47,7 +50,7 @@ fn capabilities_never_depend_on_each_other_and_core_on_none() {
     );
     let capabilities: Vec<&String> = deps
         .keys()
-        .filter(|n| n.starts_with("opshelf-") && *n != "opshelf-core")
+        .filter(|n| n.starts_with("opshelf-") && !SHARED.contains(&n.as_str()))
         .collect();
     assert!(!capabilities.is_empty());
     for (crate_name, crate_deps) in &deps {
@@ -56,17 +59,19 @@ fn capabilities_never_depend_on_each_other_and_core_on_none() {
         }
         for d in crate_deps {
             assert!(
-                d == "opshelf-core",
+                SHARED.contains(&d.as_str()),
                 "{crate_name} depends on {d}: only the binary may depend on capability crates, \
-                 and capabilities only on opshelf-core"
+                 and capabilities only on the shared crates {SHARED:?}"
             );
         }
     }
-    assert!(
-        deps["opshelf-core"].is_empty(),
-        "opshelf-core depends on {:?}",
-        deps["opshelf-core"]
-    );
+    for shared in SHARED {
+        assert!(
+            deps[*shared].is_empty(),
+            "{shared} depends on {:?}: a shared crate depends on no other opshelf crate",
+            deps[*shared]
+        );
+    }
     // Every capability crate is wired into the binary.
     for c in capabilities {
         assert!(deps["opshelf"].contains(c), "the binary does not wire {c}");

@@ -609,7 +609,8 @@ async fn flags_every_client_specification_case_passes_over_http() {
 #[tokio::test]
 async fn flags_cli_import_then_export_round_trips_without_a_server() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = crate::support::complete_config("[flags]\nenabled = true\n", dir.path());
+    let cfg =
+        crate::support::complete_config("[flags]\nenabled = true\n", dir.path(), "127.0.0.1:0");
     let cfg_path = dir.path().join("opshelf.toml");
     std::fs::write(&cfg_path, cfg).unwrap();
     let sample = shared("samples/client-features-v2.sample.json");

@@ -124,7 +124,7 @@ fn check_exposition(text: &str) {
 }
 
 #[test]
-fn no_config_at_all_starts_on_defaults_and_is_ready_within_a_second() {
+fn no_config_at_all_starts_on_defaults_within_a_second_and_says_what_to_do() {
     // The one test that uses the default ports (127.0.0.1:9464 and the capabilities'), as
     // a user would; it runs in an empty directory with no opshelf.toml.
     let dir = tempfile::tempdir().unwrap();
@@ -137,12 +137,23 @@ fn no_config_at_all_starts_on_defaults_and_is_ready_within_a_second() {
         .spawn()
         .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
+    // Started: every capability has left "starting". Not ready: a new vault is not
+    // initialised (Vault's sys/health answers 501 then), and /readyz says so.
     let ready = rt.block_on(async {
         let client = reqwest::Client::new();
         while started.elapsed() < Duration::from_secs(5) {
-            if let Ok(r) = client.get("http://127.0.0.1:9464/readyz").send().await {
-                if r.status() == 200 {
-                    return Some(started.elapsed());
+            if let Ok(r) = client.get("http://127.0.0.1:9464/status").send().await {
+                if let Ok(v) = r.json::<serde_json::Value>().await {
+                    let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
+                    if !caps.is_empty() && caps.iter().all(|c| c["state"] != "starting") {
+                        let elapsed = started.elapsed();
+                        let r = client
+                            .get("http://127.0.0.1:9464/readyz")
+                            .send()
+                            .await
+                            .ok()?;
+                        return Some((elapsed, r.status(), r.text().await.ok()?));
+                    }
                 }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;
@@ -154,8 +165,18 @@ fn no_config_at_all_starts_on_defaults_and_is_ready_within_a_second() {
         .arg(child.id().to_string())
         .status();
     let status = child.wait().unwrap();
-    let elapsed = ready.expect("/readyz on 127.0.0.1:9464 never answered 200");
-    assert!(elapsed < Duration::from_secs(1), "ready after {elapsed:?}");
+    let (elapsed, code, body) =
+        ready.expect("/status on 127.0.0.1:9464 never showed a started opshelf");
+    assert!(
+        elapsed < Duration::from_secs(1),
+        "started after {elapsed:?}"
+    );
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("secrets: not ready (degraded: not initialised"),
+        "{body}"
+    );
+    assert!(body.contains("flags: ready"), "{body}");
     assert!(status.success(), "{status}");
     assert!(
         dir.path().join("data/opshelf.sqlite3").exists(),

@@ -3,6 +3,7 @@
 
 mod architecture;
 mod foundation;
+mod platform;
 mod support;
 
 #[cfg(feature = "flags")]

@@ -5,9 +5,11 @@
 //! let srv = Server::start("[flags]\nenabled = true\n").await;   // listen = 127.0.0.1:0 added for you
 //! let url = srv.url("flags");                                    // "http://127.0.0.1:41234"
 //! ```
-//! Every capability section in the TOML you pass gets `listen = "127.0.0.1:0"` unless it sets
-//! one, and every compiled-in capability you do not mention is disabled, so tests never touch
-//! the default ports. Storage is a fresh SQLite file in a temp dir (see `start_with`).
+//! Every listener key of a capability in the TOML you pass gets `127.0.0.1:0` unless it sets
+//! one, and every compiled-in capability with listeners you do not mention is disabled, so
+//! tests never touch the default ports (the list comes from the binary's own registry). The
+//! harness learns where each listener is from the admin listener's `/status`, not from log
+//! lines. Storage is a fresh SQLite file in a temp dir (see `start_with`).
 
 #![allow(dead_code)]
 
@@ -17,9 +19,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-/// Capabilities with a listener, in a full build.
-pub const LISTENING_CAPABILITIES: &[&str] = &["secrets", "flags", "waf"];
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_opshelf")
@@ -56,7 +55,8 @@ impl Server {
         let dir = opts
             .dir
             .unwrap_or_else(|| tempfile::tempdir().expect("tempdir"));
-        let config = complete_config(config, dir.path());
+        let admin = free_port();
+        let config = complete_config(config, dir.path(), &admin);
         let path = dir.path().join("opshelf.toml");
         std::fs::write(&path, &config).expect("write config");
         let mut cmd = Command::new(bin());
@@ -86,7 +86,7 @@ impl Server {
         let mut srv = Server {
             child: Some(child),
             dir,
-            addrs: BTreeMap::new(),
+            addrs: BTreeMap::from([("admin".to_owned(), admin)]),
             lines: rx,
             log: Vec::new(),
         };
@@ -96,15 +96,19 @@ impl Server {
 
     fn drain(&mut self) {
         while let Ok(line) = self.lines.try_recv() {
-            if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
-                if v["message"] == "listening" {
-                    if let (Some(l), Some(a)) = (v["listener"].as_str(), v["addr"].as_str()) {
-                        self.addrs.insert(l.to_owned(), a.to_owned());
-                    }
-                }
-            }
             self.log.push(line);
         }
+    }
+
+    /// The admin listener's `/status` document.
+    pub async fn status(&self) -> serde_json::Value {
+        let admin = self.addrs.get("admin").expect("admin address");
+        reqwest::get(format!("http://{admin}/status"))
+            .await
+            .expect("GET /status")
+            .json()
+            .await
+            .expect("/status is JSON")
     }
 
     async fn wait_ready(&mut self, timeout: Duration) {
@@ -122,15 +126,18 @@ impl Server {
                     self.log.join("\n")
                 );
             }
-            // The "ready" line comes after every "listening" line on the same stderr, so
-            // once it has been read every listener's address is known (a 200 from /readyz
-            // alone can arrive before the reader thread has passed those lines on).
-            let logged_ready = self.log.iter().any(|l| {
-                serde_json::from_str::<serde_json::Value>(l).is_ok_and(|v| v["message"] == "ready")
-            });
-            if let (true, Some(admin)) = (logged_ready, self.addrs.get("admin")) {
-                if let Ok(r) = reqwest::get(format!("http://{admin}/readyz")).await {
-                    if r.status() == 200 {
+            // Started = every capability has left "starting" (a sealed vault is started but
+            // not ready, so /readyz is not the test); its listeners are in /status by then.
+            let admin = self.addrs.get("admin").cloned().expect("admin address");
+            if let Ok(r) = reqwest::get(format!("http://{admin}/status")).await {
+                if let Ok(v) = r.json::<serde_json::Value>().await {
+                    let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
+                    if caps.iter().all(|c| c["state"] != "starting") {
+                        for l in v["listeners"].as_array().into_iter().flatten() {
+                            if let (Some(n), Some(a)) = (l["name"].as_str(), l["addr"].as_str()) {
+                                self.addrs.insert(n.to_owned(), a.to_owned());
+                            }
+                        }
                         self.drain();
                         return;
                     }
@@ -207,41 +214,67 @@ impl Drop for Server {
     }
 }
 
-/// Put `listen = "127.0.0.1:0"` into the admin section and every capability section that
-/// does not set one; disable capabilities the text does not mention; point data_dir at `dir`.
-pub fn complete_config(config: &str, dir: &Path) -> String {
+/// A port on 127.0.0.1 that was free a moment ago (the admin listener's: the harness must
+/// know it to read `/status`).
+fn free_port() -> String {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").to_string()
+}
+
+/// Set the admin listener to `admin`; put `127.0.0.1:0` into every listener key of every
+/// capability the text mentions (unless it sets one); disable the capabilities with listeners
+/// it does not mention; point data_dir at `dir`.
+pub fn complete_config(config: &str, dir: &Path, admin: &str) -> String {
     let mut table: toml::Table = toml::from_str(config).expect("test config parses");
     table
         .entry("data_dir")
         .or_insert_with(|| toml::Value::String(dir.join("data").display().to_string()));
-    for section in std::iter::once("admin").chain(LISTENING_CAPABILITIES.iter().copied()) {
-        let mentioned = table.contains_key(section);
+    let admin_section = table
+        .entry("admin")
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    admin_section
+        .as_table_mut()
+        .expect("[admin] is a table")
+        .entry("listen")
+        .or_insert_with(|| toml::Value::String(admin.to_owned()));
+    let registry = opshelf::Registry::builtin();
+    for (name, keys) in listener_keys(&registry) {
+        let mentioned = table.contains_key(name);
         let entry = table
-            .entry(section)
+            .entry(name)
             .or_insert_with(|| toml::Value::Table(toml::Table::new()));
         let t = entry.as_table_mut().expect("section is a table");
-        if section != "admin" && !mentioned {
+        if !mentioned {
             t.insert("enabled".into(), toml::Value::Boolean(false));
         }
-        t.entry("listen")
-            .or_insert_with(|| toml::Value::String("127.0.0.1:0".into()));
+        for key in keys {
+            t.entry(key)
+                .or_insert_with(|| toml::Value::String("127.0.0.1:0".into()));
+        }
     }
     // Only keep sections this build knows, so a feature-limited build still starts.
-    let known = compiled_capabilities();
-    table.retain(|k, _| !LISTENING_CAPABILITIES.contains(&k) || known.contains(&k));
+    table.retain(|k, _| !registry.not_built.contains(&k));
     toml::to_string(&table).expect("serialise config")
 }
 
+/// Each capability with listeners, and the keys of its listen addresses (from its defaults).
+pub fn listener_keys(registry: &opshelf::Registry) -> Vec<(&'static str, Vec<String>)> {
+    let mut out = Vec::new();
+    for c in registry.iter() {
+        let section = c.default_section();
+        let keys: Vec<String> = c
+            .listeners(section.as_ref())
+            .iter()
+            .filter_map(|l| l.key.split_once('.').map(|(_, k)| k.to_owned()))
+            .collect();
+        if !keys.is_empty() {
+            out.push((c.name(), keys));
+        }
+    }
+    out
+}
+
+/// Capabilities compiled into this build (the binary's registry).
 pub fn compiled_capabilities() -> Vec<&'static str> {
-    let mut v = Vec::new();
-    if cfg!(feature = "secrets") {
-        v.push("secrets");
-    }
-    if cfg!(feature = "flags") {
-        v.push("flags");
-    }
-    if cfg!(feature = "waf") {
-        v.push("waf");
-    }
-    v
+    opshelf::Registry::builtin().names()
 }

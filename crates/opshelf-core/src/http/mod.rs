@@ -5,27 +5,30 @@
 //! over the listener's limit, never run past its timeout, and a panic in one of them is a
 //! 500 for that request, not a dead connection.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::{HeaderName, StatusCode};
+use axum::http::HeaderName;
 use axum::middleware::Next;
 use axum::response::Response;
-use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::error::{ErrorCode, envelope};
 use crate::metrics::{HttpMetrics, ListenerLabels, Metrics, RequestLabels};
-use crate::shutdown::Shutdown;
 
-/// Per-listener limits.
+mod serve;
+
+pub use serve::{ServeOptions, serve};
+
+use crate::capability::ErrorStyle;
+
+/// Per-listener limits. The binary fills the connection limits from `[server]`; a
+/// capability sets the body limit (and may set a per-address cap) in its `ListenerSpec`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Largest request body accepted (413 beyond); `None` leaves bodies to the capability
@@ -33,6 +36,16 @@ pub struct Limits {
     pub max_body_bytes: Option<usize>,
     /// A request still running after this gets a 503 and is dropped.
     pub request_timeout: Duration,
+    /// A connection must deliver a whole request head within this (from connect, and from
+    /// the end of the previous response on keep-alive): Vault's `http_read_header_timeout`.
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Open connections at most (0: no cap); past it new ones are closed at once.
+    pub max_connections: usize,
+    /// Open connections from one client address at most (`Some(0)`: no cap; `None`: the
+    /// `[server]` default).
+    pub max_connections_per_ip: Option<usize>,
 }
 
 impl Default for Limits {
@@ -40,14 +53,25 @@ impl Default for Limits {
         Self {
             max_body_bytes: Some(1024 * 1024),
             request_timeout: Duration::from_secs(30),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(75),
+            max_connections: 4096,
+            max_connections_per_ip: None,
         }
     }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Wrap `router` in the core layers, recording metrics under `listener`.
-pub fn with_layers(router: Router, listener: &str, limits: Limits, metrics: &Metrics) -> Router {
+/// Wrap `router` in the core layers, recording metrics under `listener`; errors the layers
+/// answer themselves (timeout, panic) are rendered in `style`.
+pub fn with_layers(
+    router: Router,
+    listener: &str,
+    limits: Limits,
+    style: ErrorStyle,
+    metrics: &Metrics,
+) -> Router {
     let name: Arc<str> = Arc::from(listener);
     let span_name = Arc::clone(&name);
     let trace = TraceLayer::new_for_http()
@@ -84,14 +108,14 @@ pub fn with_layers(router: Router, listener: &str, limits: Limits, metrics: &Met
     };
     router
         .layer(CatchPanicLayer::custom(
-            |_panic: Box<dyn std::any::Any + Send>| {
+            move |_panic: Box<dyn std::any::Any + Send>| {
                 tracing::error!("handler panicked; answered 500");
-                envelope(ErrorCode::Internal, "internal error")
+                render(style, ErrorCode::Internal, "internal error")
             },
         ))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            limits.request_timeout,
+        .layer(axum::middleware::from_fn_with_state(
+            (limits.request_timeout, style),
+            deadline,
         ))
         .layer(axum::middleware::from_fn_with_state(
             (metrics.http().clone(), Arc::clone(&name)),
@@ -100,6 +124,64 @@ pub fn with_layers(router: Router, listener: &str, limits: Limits, metrics: &Met
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(trace)
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+}
+
+/// A request still running after the listener's request timeout is answered 503.
+async fn deadline(
+    State((timeout, style)): State<(Duration, ErrorStyle)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    match tokio::time::timeout(timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(
+                timeout_ms = u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                "request timed out; answered 503"
+            );
+            render(style, ErrorCode::Unavailable, "request timed out")
+        }
+    }
+}
+
+/// An error the core answers itself, in the listener's style.
+#[must_use]
+pub fn render(style: ErrorStyle, code: ErrorCode, message: &str) -> Response {
+    match style {
+        ErrorStyle::Json => envelope(code, message),
+        ErrorStyle::PlainText => {
+            let mut res = Response::new(axum::body::Body::from(format!("{message}\n")));
+            *res.status_mut() = code.status();
+            res.headers_mut().insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("text/plain; charset=utf-8"),
+            );
+            res
+        }
+        ErrorStyle::Grpc => {
+            // gRPC status codes: INTERNAL 13, UNAVAILABLE 14, RESOURCE_EXHAUSTED 8, ...
+            let grpc = match code {
+                ErrorCode::PayloadTooLarge | ErrorCode::TooManyRequests => "8",
+                ErrorCode::Unavailable | ErrorCode::Timeout => "14",
+                ErrorCode::BadRequest | ErrorCode::UnprocessableEntity => "3",
+                ErrorCode::Unauthorized => "16",
+                ErrorCode::Forbidden => "7",
+                ErrorCode::NotFound => "5",
+                _ => "13",
+            };
+            let mut res = Response::new(axum::body::Body::empty());
+            let h = res.headers_mut();
+            h.insert(
+                axum::http::header::CONTENT_TYPE,
+                axum::http::HeaderValue::from_static("application/grpc"),
+            );
+            h.insert("grpc-status", axum::http::HeaderValue::from_static(grpc));
+            if let Ok(v) = axum::http::HeaderValue::from_str(message) {
+                h.insert("grpc-message", v);
+            }
+            res
+        }
+    }
 }
 
 async fn record(
@@ -126,56 +208,13 @@ async fn record(
     res
 }
 
-/// Serve `router` on `listener` (over TLS when `tls` is given) until `shutdown` fires, then
-/// stop accepting, let in-flight requests finish for at most `grace`, and return.
-///
-/// # Errors
-/// Only when accepting fails at the OS level.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    tls: Option<Arc<rustls::ServerConfig>>,
-    shutdown: Shutdown,
-    grace: Duration,
-) -> std::io::Result<()> {
-    let stop = shutdown.clone();
-    let graceful = async move { stop.wait().await };
-    let app = router.into_make_service_with_connect_info::<SocketAddr>();
-    let server = async {
-        match tls {
-            None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(graceful)
-                    .await
-            }
-            Some(config) => {
-                use axum::serve::ListenerExt;
-                // `tap_io` only so that axum's `ConnectInfo<SocketAddr>` applies to it.
-                let tls = crate::tls::TlsListener::new(listener, config, shutdown.clone())?
-                    .tap_io(|_| ());
-                axum::serve(tls, app).with_graceful_shutdown(graceful).await
-            }
-        }
-    };
-    let deadline = async {
-        shutdown.wait().await;
-        tokio::time::sleep(grace).await;
-    };
-    tokio::select! {
-        r = server => r,
-        () = deadline => {
-            tracing::warn!(grace_ms = u64::try_from(grace.as_millis()).unwrap_or(u64::MAX),
-                "grace period over; dropping connections still open");
-            Ok(())
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::shutdown::Shutdown;
     use axum::body::Body;
     use axum::routing::{get, post};
+    use tokio::net::TcpListener;
     use tower::ServiceExt;
 
     fn app(metrics: &Metrics) -> Router {
@@ -196,8 +235,9 @@ mod tests {
         let limits = Limits {
             max_body_bytes: Some(16),
             request_timeout: Duration::from_millis(200),
+            ..Limits::default()
         };
-        with_layers(r, "test", limits, metrics)
+        with_layers(r, "test", limits, ErrorStyle::Json, metrics)
     }
 
     async fn panics() -> &'static str {
@@ -274,13 +314,15 @@ mod tests {
                 }
             }),
         );
-        let server = tokio::spawn(serve(
-            listener,
-            router,
-            None,
-            shutdown.clone(),
-            Duration::from_secs(5),
-        ));
+        let opts = ServeOptions {
+            name: Arc::from("t"),
+            tls: None,
+            limits: Limits::default(),
+            grace: Duration::from_secs(5),
+        };
+        let metrics = Metrics::new();
+        let sd = shutdown.clone();
+        let server = tokio::spawn(async move { serve(listener, router, opts, sd, &metrics).await });
         let client = tokio::spawn(async move {
             let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
