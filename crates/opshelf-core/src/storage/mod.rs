@@ -120,13 +120,13 @@ impl StorageConfig {
     /// # Errors
     /// A [`crate::config::ConfigError`] naming the key relative to `[storage]`.
     pub fn validate(&self) -> Result<(), crate::config::ConfigError> {
-        if let Some(url) = &self.url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return Err(crate::config::ConfigError::new(
-                    "url",
-                    "a postgres:// or postgresql:// URL (leave it unset for the embedded SQLite)",
-                ));
-            }
+        if let Some(url) = &self.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(crate::config::ConfigError::new(
+                "url",
+                "a postgres:// or postgresql:// URL (leave it unset for the embedded SQLite)",
+            ));
         }
         if self.pool_size == Some(0) {
             return Err(crate::config::ConfigError::new(

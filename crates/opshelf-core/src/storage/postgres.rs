@@ -253,11 +253,11 @@ impl Storage for PostgresStorage {
         let tx = client.transaction().await?;
         lock_namespace(&tx, ns).await?;
         for op in ops {
-            if let TxnOp::Check { key, expected } = op {
-                if get_in(&tx, ns, key).await? != *expected {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
+            if let TxnOp::Check { key, expected } = op
+                && get_in(&tx, ns, key).await? != *expected
+            {
+                tx.rollback().await?;
+                return Ok(false);
             }
         }
         for op in ops {

@@ -393,10 +393,10 @@ impl Storage for SqliteStorage {
         // before anything is written.
         self.write(move |c| {
             for op in &ops {
-                if let TxnOp::Check { key, expected } = op {
-                    if get_value(c, &ns, key)? != *expected {
-                        return Ok(false);
-                    }
+                if let TxnOp::Check { key, expected } = op
+                    && get_value(c, &ns, key)? != *expected
+                {
+                    return Ok(false);
                 }
             }
             for op in &ops {
