@@ -18,6 +18,7 @@ use std::path::PathBuf;
 
 pub use metrics::Metrics;
 pub use shutdown::Shutdown;
+pub use storage::Range;
 pub use storage::{DynStorage, Storage, StorageError, TxnOp};
 
 /// Everything a capability is given at start.

@@ -3,11 +3,12 @@
 //! (database `test`, trust auth), or `OPSHELF_TEST_POSTGRES_URL`. When it is unreachable
 //! the PostgreSQL tests FAIL loudly, unless `OPSHELF_SKIP_POSTGRES=1` says to skip them.
 
+use std::ops::Bound;
 use std::sync::Arc;
 
 use opshelf_core::storage::postgres::PostgresStorage;
 use opshelf_core::storage::sqlite::SqliteStorage;
-use opshelf_core::storage::{DynStorage, SyncMode, TxnOp};
+use opshelf_core::storage::{DynStorage, Range, SyncMode, TxnOp};
 
 fn pg_url() -> String {
     std::env::var("OPSHELF_TEST_POSTGRES_URL")
@@ -72,6 +73,9 @@ storage_suite!(
     concurrent_cas_increments_lose_nothing,
     concurrent_writes_each_apply_or_not_on_their_own,
     binary_and_unicode_values_round_trip,
+    range_bounds_order_and_limit,
+    range_stays_in_its_namespace,
+    delete_range_removes_what_range_covers,
 );
 
 async fn get_put_delete(s: DynStorage) {
@@ -269,6 +273,122 @@ async fn binary_and_unicode_values_round_trip(s: DynStorage) {
     assert_eq!(s.get(&n, "π/ключ/🔑").await.unwrap(), Some(value));
     s.put(&n, "empty", b"").await.unwrap();
     assert_eq!(s.get(&n, "empty").await.unwrap(), Some(Vec::new()));
+}
+
+fn keys(rows: &[(String, Vec<u8>)]) -> Vec<&str> {
+    rows.iter().map(|(k, _)| k.as_str()).collect()
+}
+
+async fn range_bounds_order_and_limit(s: DynStorage) {
+    let n = ns("range");
+    for k in ["a", "b", "b/1", "b/2", "c", "d", "\u{e9}"] {
+        s.put(&n, k, k.as_bytes()).await.unwrap();
+    }
+    let all = s.range(&n, &Range::all()).await.unwrap();
+    assert_eq!(keys(&all), ["a", "b", "b/1", "b/2", "c", "d", "\u{e9}"]);
+    assert_eq!(all[0].1, b"a", "values come with their keys");
+    let rev = s.range(&n, &Range::all().reverse()).await.unwrap();
+    assert_eq!(keys(&rev), ["\u{e9}", "d", "c", "b/2", "b/1", "b", "a"]);
+    // Limits count from the start, or from the end when reversed.
+    let first = s.range(&n, &Range::all().limit(2)).await.unwrap();
+    assert_eq!(keys(&first), ["a", "b"]);
+    let last = s.range(&n, &Range::all().reverse().limit(2)).await.unwrap();
+    assert_eq!(keys(&last), ["\u{e9}", "d"]);
+    assert!(
+        s.range(&n, &Range::all().limit(0))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Inclusive and exclusive bounds, on either side.
+    let r = Range::all().start_at("b").end_at("c");
+    assert_eq!(
+        keys(&s.range(&n, &r).await.unwrap()),
+        ["b", "b/1", "b/2", "c"]
+    );
+    let r = Range::all().start_after("b").end_before("c");
+    assert_eq!(keys(&s.range(&n, &r).await.unwrap()), ["b/1", "b/2"]);
+    let r = Range::all().start_after("b/2");
+    assert_eq!(keys(&s.range(&n, &r).await.unwrap()), ["c", "d", "\u{e9}"]);
+    let r = Range::all().end_before("b").reverse();
+    assert_eq!(keys(&s.range(&n, &r).await.unwrap()), ["a"]);
+    let r = Range {
+        start: Bound::Excluded("a".into()),
+        end: Bound::Included("b/1".into()),
+        limit: Some(10),
+        reverse: true,
+    };
+    assert_eq!(keys(&s.range(&n, &r).await.unwrap()), ["b/1", "b"]);
+    // Bounds need not be stored keys; an inverted range is empty.
+    let r = Range::all().start_at("bz").end_before("cz");
+    assert_eq!(keys(&s.range(&n, &r).await.unwrap()), ["c"]);
+    let r = Range::all().start_at("d").end_at("a");
+    assert!(s.range(&n, &r).await.unwrap().is_empty());
+    // Prefixes, paged backwards the way an event log reads its newest entries.
+    let r = Range::prefix("b/").reverse().limit(1);
+    assert_eq!(keys(&s.range(&n, &r).await.unwrap()), ["b/2"]);
+    let r = Range::prefix("b/").end_before("b/2").reverse().limit(1);
+    assert_eq!(keys(&s.range(&n, &r).await.unwrap()), ["b/1"]);
+    let r = Range::prefix("b/").end_before("b/1").reverse().limit(1);
+    assert!(s.range(&n, &r).await.unwrap().is_empty());
+    assert_eq!(
+        s.range(&n, &Range::prefix("b")).await.unwrap(),
+        s.scan(&n, "b").await.unwrap()
+    );
+    // LIKE wildcards and the empty prefix are nothing special.
+    assert!(s.range(&n, &Range::prefix("%")).await.unwrap().is_empty());
+    assert_eq!(s.range(&n, &Range::prefix("")).await.unwrap().len(), 7);
+}
+
+async fn range_stays_in_its_namespace(s: DynStorage) {
+    let (a, b) = (ns("ra"), ns("rb"));
+    for k in ["k1", "k2", "k3"] {
+        s.put(&a, k, b"a").await.unwrap();
+        s.put(&b, k, b"b").await.unwrap();
+    }
+    let got = s.range(&a, &Range::all().reverse()).await.unwrap();
+    assert_eq!(keys(&got), ["k3", "k2", "k1"]);
+    assert!(got.iter().all(|(_, v)| v == b"a"));
+    assert_eq!(s.delete_range(&a, &Range::all()).await.unwrap(), 3);
+    assert!(s.range(&a, &Range::all()).await.unwrap().is_empty());
+    let other = s.range(&b, &Range::all()).await.unwrap();
+    assert_eq!(
+        keys(&other),
+        ["k1", "k2", "k3"],
+        "another namespace is untouched"
+    );
+}
+
+async fn delete_range_removes_what_range_covers(s: DynStorage) {
+    let n = ns("delrange");
+    for i in 0..10 {
+        s.put(&n, &format!("e/{i:02}"), b"v").await.unwrap();
+    }
+    s.put(&n, "f", b"v").await.unwrap();
+    // Retention: drop the oldest in bounded batches.
+    let oldest = Range::prefix("e/").limit(3);
+    assert_eq!(s.delete_range(&n, &oldest).await.unwrap(), 3);
+    assert_eq!(s.list(&n, "e/").await.unwrap()[0], "e/03");
+    // A reversed limit removes from the end.
+    let newest = Range::prefix("e/").reverse().limit(2);
+    assert_eq!(s.delete_range(&n, &newest).await.unwrap(), 2);
+    assert_eq!(s.list(&n, "e/").await.unwrap().last().unwrap(), "e/07");
+    // Bounds as in `range`.
+    let middle = Range::all().start_after("e/03").end_at("e/05");
+    assert_eq!(s.delete_range(&n, &middle).await.unwrap(), 2);
+    assert_eq!(s.list(&n, "").await.unwrap(), ["e/03", "e/06", "e/07", "f"]);
+    assert_eq!(
+        s.delete_range(&n, &Range::prefix("e/").limit(0))
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        s.delete_range(&n, &Range::prefix("nothing")).await.unwrap(),
+        0
+    );
+    assert_eq!(s.delete_range(&n, &Range::prefix("e/")).await.unwrap(), 3);
+    assert_eq!(s.list(&n, "").await.unwrap(), ["f"]);
 }
 
 #[tokio::test]

@@ -1,9 +1,10 @@
 //! The storage interface every capability keeps its state behind, and its two backends.
 //!
 //! Think of Vault's physical backend: a byte-valued key/value store split into namespaces
-//! (one per capability), with ordered prefix listing, compare-and-swap and all-or-nothing
-//! transactions. Every write that returns `Ok` is durable: it survives a `kill -9` of the
-//! process (SQLite in WAL mode with `synchronous=FULL`; PostgreSQL's commit).
+//! (one per capability), with ordered range reads ([`Range`]: bounds, limit, direction),
+//! bounded range deletes (for retention), compare-and-swap and all-or-nothing transactions.
+//! Every write that returns `Ok` is durable: it survives a `kill -9` of the process (SQLite
+//! in WAL mode with `synchronous=FULL`; PostgreSQL's commit).
 //!
 //! Backends: [`sqlite`] (embedded default, one file under the data directory) and
 //! [`postgres`] (for several nodes). Both pass the same conformance suite
@@ -12,6 +13,7 @@
 pub mod postgres;
 pub mod sqlite;
 
+use std::ops::Bound;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -57,6 +59,144 @@ pub enum TxnOp {
     },
 }
 
+/// Which keys a [`Storage::range`] or [`Storage::delete_range`] covers, in which order, and
+/// how many at most.
+///
+/// Bounds compare keys bytewise (UTF-8), like every listing. Build one with
+/// [`Range::all`] or [`Range::prefix`], then narrow it:
+///
+/// ```
+/// # use opshelf_core::storage::Range;
+/// // The newest 50 events, given keys that sort by time.
+/// let newest = Range::prefix("event/").reverse().limit(50);
+/// // The next page, older than the last key seen.
+/// let next = Range::prefix("event/").end_before("event/00000000000000000120").reverse().limit(50);
+/// # let _ = (newest, next);
+/// ```
+///
+/// A range whose start lies after its end is empty, as is `limit(0)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Range {
+    /// The lowest key covered.
+    pub start: Bound<String>,
+    /// The highest key covered.
+    pub end: Bound<String>,
+    /// At most this many keys (counted from the start, or from the end when `reverse`).
+    pub limit: Option<usize>,
+    /// Descending key order instead of ascending.
+    pub reverse: bool,
+}
+
+impl Range {
+    /// Every key of the namespace, ascending, no limit.
+    #[must_use]
+    pub fn all() -> Self {
+        Self {
+            start: Bound::Unbounded,
+            end: Bound::Unbounded,
+            limit: None,
+            reverse: false,
+        }
+    }
+
+    /// Every key that starts with `prefix` (what [`Storage::scan`] reads).
+    #[must_use]
+    pub fn prefix(prefix: &str) -> Self {
+        Self {
+            start: if prefix.is_empty() {
+                Bound::Unbounded
+            } else {
+                Bound::Included(prefix.to_owned())
+            },
+            end: prefix_end(prefix).map_or(Bound::Unbounded, Bound::Excluded),
+            limit: None,
+            reverse: false,
+        }
+    }
+
+    /// Start at `key`, inclusive (replaces the start bound).
+    #[must_use]
+    pub fn start_at(mut self, key: impl Into<String>) -> Self {
+        self.start = Bound::Included(key.into());
+        self
+    }
+
+    /// Start just after `key` (replaces the start bound).
+    #[must_use]
+    pub fn start_after(mut self, key: impl Into<String>) -> Self {
+        self.start = Bound::Excluded(key.into());
+        self
+    }
+
+    /// End at `key`, inclusive (replaces the end bound).
+    #[must_use]
+    pub fn end_at(mut self, key: impl Into<String>) -> Self {
+        self.end = Bound::Included(key.into());
+        self
+    }
+
+    /// End just before `key` (replaces the end bound).
+    #[must_use]
+    pub fn end_before(mut self, key: impl Into<String>) -> Self {
+        self.end = Bound::Excluded(key.into());
+        self
+    }
+
+    /// At most `n` keys.
+    #[must_use]
+    pub fn limit(mut self, n: usize) -> Self {
+        self.limit = Some(n);
+        self
+    }
+
+    /// Descending order: with a limit, the last `n` keys of the range.
+    #[must_use]
+    pub fn reverse(mut self) -> Self {
+        self.reverse = true;
+        self
+    }
+
+    /// The SQL that selects this range's rows from a table with `ns` and `key` columns:
+    /// `(conditions after "ns = <first>", parameters, ORDER BY ... LIMIT ...)`. Placeholders
+    /// are `{mark}N`, numbered from `first + 1` (`?N` for SQLite, `$N` for PostgreSQL); the
+    /// last parameter is the limit (`i64::MAX` when unlimited, which both accept).
+    pub(crate) fn sql(&self, mark: char, first: usize) -> RangeSql {
+        let mut conditions = String::new();
+        let mut params = Vec::new();
+        for (bound, inclusive, exclusive) in [(&self.start, ">=", ">"), (&self.end, "<=", "<")] {
+            let (op, key) = match bound {
+                Bound::Included(k) => (inclusive, k),
+                Bound::Excluded(k) => (exclusive, k),
+                Bound::Unbounded => continue,
+            };
+            params.push(key.clone());
+            conditions.push_str(&format!(" AND key {op} {mark}{}", first + params.len()));
+        }
+        let order = if self.reverse { "DESC" } else { "ASC" };
+        let tail = format!(
+            " ORDER BY key {order} LIMIT {mark}{}",
+            first + params.len() + 1
+        );
+        let limit = self
+            .limit
+            .map_or(i64::MAX, |n| i64::try_from(n).unwrap_or(i64::MAX));
+        RangeSql {
+            conditions,
+            keys: params,
+            tail,
+            limit,
+        }
+    }
+}
+
+/// A [`Range`] as SQL fragments (see [`Range::sql`]).
+pub(crate) struct RangeSql {
+    pub conditions: String,
+    pub keys: Vec<String>,
+    pub tail: String,
+    pub limit: i64,
+}
+
 /// The storage interface. Namespaces are capability names (`"secrets"`, `"flags"`, ...);
 /// keys are UTF-8 strings; listing order is ascending bytewise.
 #[async_trait]
@@ -71,8 +211,18 @@ pub trait Storage: Send + Sync + 'static {
     async fn delete(&self, ns: &str, key: &str) -> Result<bool, StorageError>;
     /// Every key that starts with `prefix`, in ascending order (full keys, not folders).
     async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<String>, StorageError>;
-    /// Every key and value under `prefix`, in ascending key order.
-    async fn scan(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+    /// Every key and value under `prefix`, in ascending key order. Unbounded: for data that
+    /// grows without limit (logs, events) use [`Storage::range`] with a limit.
+    async fn scan(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.range(ns, &Range::prefix(prefix)).await
+    }
+    /// The keys and values `range` covers, in its order, at most its limit: one index range
+    /// scan (`key >= .. AND key < .. ORDER BY key [DESC] LIMIT n`) on both backends.
+    async fn range(&self, ns: &str, range: &Range) -> Result<Vec<(String, Vec<u8>)>, StorageError>;
+    /// Remove the keys `range` covers — with a limit, only the first `limit` of them in the
+    /// range's order (so retention can work in bounded batches). Returns how many were removed.
+    /// One write: durable and atomic like [`Storage::transaction`].
+    async fn delete_range(&self, ns: &str, range: &Range) -> Result<u64, StorageError>;
     /// Replace the value at `key` with `new` (`None`: delete) only if it currently is
     /// `expected` (`None`: absent). `true` if the swap happened.
     async fn compare_and_swap(

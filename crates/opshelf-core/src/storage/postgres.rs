@@ -10,7 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-use super::{Storage, StorageError, TxnOp, prefix_end};
+use super::{Range, Storage, StorageError, TxnOp};
 
 /// Schema migrations, applied in order at connect; never edit one that has shipped.
 const MIGRATIONS: &[&str] = &[
@@ -106,29 +106,25 @@ impl PostgresStorage {
         Ok(())
     }
 
-    async fn range(
+    /// The rows of `range` in namespace `ns`, selecting `columns`. Keys are `COLLATE "C"`, so
+    /// bounds and order are bytewise; the primary key serves the scan in either direction.
+    async fn select_range(
         &self,
         ns: &str,
-        prefix: &str,
+        range: &Range,
         columns: &str,
     ) -> Result<Vec<tokio_postgres::Row>, StorageError> {
         let client = self.pool.get().await.map_err(pool_err)?;
-        let end = prefix_end(prefix);
-        let rows = match &end {
-            Some(end) => {
-                let sql = format!(
-                    "SELECT {columns} FROM opshelf_kv WHERE ns = $1 AND key >= $2 AND key < $3 ORDER BY key"
-                );
-                client.query(&sql, &[&ns, &prefix, end]).await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {columns} FROM opshelf_kv WHERE ns = $1 AND key >= $2 ORDER BY key"
-                );
-                client.query(&sql, &[&ns, &prefix]).await?
-            }
-        };
-        Ok(rows)
+        let q = range.sql('$', 1);
+        let sql = format!(
+            "SELECT {columns} FROM opshelf_kv WHERE ns = $1{}{}",
+            q.conditions, q.tail
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&ns];
+        params.extend(q.keys.iter().map(|k| k as &(dyn ToSql + Sync)));
+        params.push(&q.limit);
+        let stmt = client.prepare_cached(&sql).await?;
+        Ok(client.query(&stmt, &params).await?)
     }
 }
 
@@ -207,20 +203,43 @@ impl Storage for PostgresStorage {
 
     async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
         Ok(self
-            .range(ns, prefix, "key")
+            .select_range(ns, &Range::prefix(prefix), "key")
             .await?
             .iter()
             .map(|r| r.get(0))
             .collect())
     }
 
-    async fn scan(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+    async fn range(&self, ns: &str, range: &Range) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         Ok(self
-            .range(ns, prefix, "key, value")
+            .select_range(ns, range, "key, value")
             .await?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())
+    }
+
+    async fn delete_range(&self, ns: &str, range: &Range) -> Result<u64, StorageError> {
+        let q = range.sql('$', 1);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&ns];
+        params.extend(q.keys.iter().map(|k| k as &(dyn ToSql + Sync)));
+        // PostgreSQL has no `DELETE ... LIMIT`: a limited delete picks its keys in a subquery.
+        let sql = if range.limit.is_some() {
+            params.push(&q.limit);
+            format!(
+                "DELETE FROM opshelf_kv WHERE ns = $1 AND key IN \
+                 (SELECT key FROM opshelf_kv WHERE ns = $1{}{})",
+                q.conditions, q.tail
+            )
+        } else {
+            format!("DELETE FROM opshelf_kv WHERE ns = $1{}", q.conditions)
+        };
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await?;
+        lock_namespace(&tx, ns).await?;
+        let n = tx.execute(&sql, &params).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn compare_and_swap(

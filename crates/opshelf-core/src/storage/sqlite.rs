@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Storage, StorageError, SyncMode, TxnOp, prefix_end};
+use super::{Range, Storage, StorageError, SyncMode, TxnOp};
 
 /// Schema migrations, applied in order at open; never edit one that has shipped.
 const MIGRATIONS: &[&str] = &[
@@ -304,25 +304,46 @@ fn delete_value(conn: &Connection, ns: &str, key: &str) -> Result<bool, StorageE
     Ok(stmt.execute(params![ns, key])? > 0)
 }
 
-fn range<T>(
+/// The rows of `range` in namespace `ns`, as `row` reads them from `columns`. BINARY
+/// collation compares UTF-8 bytes, so bounds and order are bytewise; the primary key
+/// `(ns, key)` serves the range scan in either direction.
+fn select_range<T>(
     conn: &Connection,
     ns: &str,
-    prefix: &str,
+    range: &Range,
     columns: &str,
     row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, StorageError> {
-    // BINARY collation compares UTF-8 bytes, so this range is exactly "starts with prefix".
-    let end = prefix_end(prefix);
+    let q = range.sql('?', 1);
     let sql = format!(
-        "SELECT {columns} FROM kv WHERE ns = ?1 AND key >= ?2 {} ORDER BY key",
-        if end.is_some() { "AND key < ?3" } else { "" }
+        "SELECT {columns} FROM kv WHERE ns = ?1{}{}",
+        q.conditions, q.tail
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = match &end {
-        Some(end) => stmt.query_map(params![ns, prefix, end], row)?,
-        None => stmt.query_map(params![ns, prefix], row)?,
-    };
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&ns];
+    params.extend(q.keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+    params.push(&q.limit);
+    let rows = stmt.query_map(params.as_slice(), row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn delete_range_in(conn: &Connection, ns: &str, range: &Range) -> Result<u64, StorageError> {
+    let q = range.sql('?', 1);
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&ns];
+    params.extend(q.keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+    // Bundled SQLite has no `DELETE ... LIMIT`: a limited delete picks its keys in a subquery.
+    let sql = if range.limit.is_some() {
+        params.push(&q.limit);
+        format!(
+            "DELETE FROM kv WHERE ns = ?1 AND key IN (SELECT key FROM kv WHERE ns = ?1{}{})",
+            q.conditions, q.tail
+        )
+    } else {
+        format!("DELETE FROM kv WHERE ns = ?1{}", q.conditions)
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let n = stmt.execute(params.as_slice())?;
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
 }
 
 #[async_trait]
@@ -348,18 +369,21 @@ impl Storage for SqliteStorage {
 
     async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
         let (ns, prefix) = (ns.to_owned(), prefix.to_owned());
-        self.read(move |c| range(c, &ns, &prefix, "key", |r| r.get(0)))
+        self.read(move |c| select_range(c, &ns, &Range::prefix(&prefix), "key", |r| r.get(0)))
             .await
     }
 
-    async fn scan(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let (ns, prefix) = (ns.to_owned(), prefix.to_owned());
+    async fn range(&self, ns: &str, range: &Range) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let (ns, range) = (ns.to_owned(), range.clone());
         self.read(move |c| {
-            range(c, &ns, &prefix, "key, value", |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            select_range(c, &ns, &range, "key, value", |r| Ok((r.get(0)?, r.get(1)?)))
         })
         .await
+    }
+
+    async fn delete_range(&self, ns: &str, range: &Range) -> Result<u64, StorageError> {
+        let (ns, range) = (ns.to_owned(), range.clone());
+        self.write(move |c| delete_range_in(c, &ns, &range)).await
     }
 
     async fn compare_and_swap(
