@@ -18,8 +18,8 @@ use std::path::PathBuf;
 
 pub use metrics::Metrics;
 pub use shutdown::Shutdown;
-pub use storage::Range;
 pub use storage::{DynStorage, Storage, StorageError, TxnOp};
+pub use storage::{Range, StorageView};
 
 /// Everything a capability is given at start.
 #[derive(Clone)]

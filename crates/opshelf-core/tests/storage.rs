@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use opshelf_core::storage::postgres::PostgresStorage;
 use opshelf_core::storage::sqlite::SqliteStorage;
-use opshelf_core::storage::{DynStorage, Range, SyncMode, TxnOp};
+use opshelf_core::storage::{DynStorage, Range, StorageView, SyncMode, TxnOp};
 
 fn pg_url() -> String {
     std::env::var("OPSHELF_TEST_POSTGRES_URL")
@@ -76,6 +76,7 @@ storage_suite!(
     range_bounds_order_and_limit,
     range_stays_in_its_namespace,
     delete_range_removes_what_range_covers,
+    storage_view_round_trip,
 );
 
 async fn get_put_delete(s: DynStorage) {
@@ -389,6 +390,54 @@ async fn delete_range_removes_what_range_covers(s: DynStorage) {
     );
     assert_eq!(s.delete_range(&n, &Range::prefix("e/")).await.unwrap(), 3);
     assert_eq!(s.list(&n, "").await.unwrap(), ["f"]);
+}
+
+async fn storage_view_round_trip(s: DynStorage) {
+    let name: &'static str = Box::leak(ns("view").into_boxed_str());
+    let v = StorageView::new(Arc::clone(&s), name);
+    assert_eq!(v.namespace(), name);
+    assert_eq!(v.inner().backend(), s.backend());
+    v.put("a/1", b"1").await.unwrap();
+    v.put("a/2", b"2").await.unwrap();
+    assert_eq!(
+        s.get(name, "a/1").await.unwrap().as_deref(),
+        Some(&b"1"[..])
+    );
+    assert_eq!(v.get("a/2").await.unwrap().as_deref(), Some(&b"2"[..]));
+    assert_eq!(v.list("a/").await.unwrap(), ["a/1", "a/2"]);
+    assert_eq!(v.scan("a/").await.unwrap().len(), 2);
+    let newest = v
+        .range(&Range::prefix("a/").reverse().limit(1))
+        .await
+        .unwrap();
+    assert_eq!(keys(&newest), ["a/2"]);
+    assert!(
+        v.compare_and_swap("a/1", Some(b"1"), Some(b"x"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !v.compare_and_swap("a/1", Some(b"1"), Some(b"y"))
+            .await
+            .unwrap()
+    );
+    let ops = [
+        TxnOp::Check {
+            key: "a/1".into(),
+            expected: Some(b"x".to_vec()),
+        },
+        TxnOp::Put {
+            key: "b".into(),
+            value: b"b".to_vec(),
+        },
+    ];
+    assert!(v.transaction(&ops).await.unwrap());
+    assert_eq!(v.delete_range(&Range::prefix("a/")).await.unwrap(), 2);
+    assert!(v.delete("b").await.unwrap());
+    assert!(v.list("").await.unwrap().is_empty());
+    v.ping().await.unwrap();
+    let copy = v.clone();
+    assert_eq!(copy.namespace(), name);
 }
 
 #[tokio::test]

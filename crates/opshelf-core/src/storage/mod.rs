@@ -6,6 +6,10 @@
 //! Every write that returns `Ok` is durable: it survives a `kill -9` of the process (SQLite
 //! in WAL mode with `synchronous=FULL`; PostgreSQL's commit).
 //!
+//! A capability is handed a [`StorageView`]: the shared backend bound to its own namespace,
+//! like Vault's `logical.StorageView`, so it cannot read or write another capability's keys
+//! by mistake.
+//!
 //! Backends: [`sqlite`] (embedded default, one file under the data directory) and
 //! [`postgres`] (for several nodes). Both pass the same conformance suite
 //! (`crates/opshelf-core/tests/storage.rs`).
@@ -238,6 +242,131 @@ pub trait Storage: Send + Sync + 'static {
     async fn ping(&self) -> Result<(), StorageError>;
     /// Flush and release resources (checkpoint the WAL); later calls fail with `Closed`.
     async fn close(&self) -> Result<(), StorageError>;
+}
+
+/// The storage backend bound to one namespace: what a capability is handed instead of the
+/// raw [`DynStorage`] (like Vault's `logical.StorageView`). Cheap to clone; the same methods
+/// as [`Storage`] without the `ns` argument.
+#[derive(Clone)]
+pub struct StorageView {
+    storage: DynStorage,
+    ns: &'static str,
+}
+
+impl std::fmt::Debug for StorageView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageView")
+            .field("backend", &self.storage.backend())
+            .field("namespace", &self.ns)
+            .finish()
+    }
+}
+
+impl StorageView {
+    /// `storage` seen through namespace `ns`.
+    #[must_use]
+    pub fn new(storage: DynStorage, ns: &'static str) -> Self {
+        Self { storage, ns }
+    }
+
+    /// The namespace every call uses.
+    #[must_use]
+    pub fn namespace(&self) -> &'static str {
+        self.ns
+    }
+
+    /// The shared backend (for a deliberate cross-namespace read).
+    #[must_use]
+    pub fn inner(&self) -> &DynStorage {
+        &self.storage
+    }
+
+    /// See [`Storage::get`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StorageError> {
+        self.storage.get(self.ns, key).await
+    }
+
+    /// See [`Storage::put`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn put(&self, key: &str, value: &[u8]) -> Result<(), StorageError> {
+        self.storage.put(self.ns, key, value).await
+    }
+
+    /// See [`Storage::delete`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        self.storage.delete(self.ns, key).await
+    }
+
+    /// See [`Storage::list`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StorageError> {
+        self.storage.list(self.ns, prefix).await
+    }
+
+    /// See [`Storage::scan`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn scan(&self, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.storage.scan(self.ns, prefix).await
+    }
+
+    /// See [`Storage::range`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn range(&self, range: &Range) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        self.storage.range(self.ns, range).await
+    }
+
+    /// See [`Storage::delete_range`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn delete_range(&self, range: &Range) -> Result<u64, StorageError> {
+        self.storage.delete_range(self.ns, range).await
+    }
+
+    /// See [`Storage::compare_and_swap`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn compare_and_swap(
+        &self,
+        key: &str,
+        expected: Option<&[u8]>,
+        new: Option<&[u8]>,
+    ) -> Result<bool, StorageError> {
+        self.storage
+            .compare_and_swap(self.ns, key, expected, new)
+            .await
+    }
+
+    /// See [`Storage::transaction`].
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub async fn transaction(&self, ops: &[TxnOp]) -> Result<bool, StorageError> {
+        self.storage.transaction(self.ns, ops).await
+    }
+
+    /// See [`Storage::ping`].
+    ///
+    /// # Errors
+    /// When the backend does not answer.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        self.storage.ping().await
+    }
 }
 
 /// How hard the SQLite backend syncs a commit to disk.
