@@ -19,7 +19,7 @@ use std::path::PathBuf;
 pub use metrics::Metrics;
 pub use shutdown::Shutdown;
 pub use storage::{DynStorage, Storage, StorageError, TxnOp};
-pub use storage::{Range, StorageView};
+pub use storage::{Migration, Range, StorageView};
 
 /// Everything a capability is given at start.
 #[derive(Clone)]

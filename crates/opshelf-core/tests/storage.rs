@@ -4,11 +4,13 @@
 //! the PostgreSQL tests FAIL loudly, unless `OPSHELF_SKIP_POSTGRES=1` says to skip them.
 
 use std::ops::Bound;
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use opshelf_core::StorageError;
 use opshelf_core::storage::postgres::PostgresStorage;
 use opshelf_core::storage::sqlite::SqliteStorage;
-use opshelf_core::storage::{DynStorage, Range, StorageView, SyncMode, TxnOp};
+use opshelf_core::storage::{DynStorage, Migration, Range, StorageView, SyncMode, TxnOp};
 
 fn pg_url() -> String {
     std::env::var("OPSHELF_TEST_POSTGRES_URL")
@@ -40,14 +42,37 @@ async fn postgres() -> Option<(DynStorage, ())> {
     }
 }
 
+/// Opens more handles on the same store, like a restart or a second node.
+enum Backend {
+    Sqlite(PathBuf),
+    Postgres,
+}
+
+impl Backend {
+    async fn open(&self) -> DynStorage {
+        match self {
+            Self::Sqlite(path) => Arc::new(SqliteStorage::open(path, SyncMode::Full).unwrap()),
+            Self::Postgres => Arc::new(PostgresStorage::connect(&pg_url(), 4).await.unwrap()),
+        }
+    }
+}
+
+/// `storage_suite!(tests on one handle; tests given a `Backend` that reopens)`.
 macro_rules! storage_suite {
-    ($($test:ident),* $(,)?) => {
+    ($($test:ident),* $(,)?; $($reopen:ident),* $(,)?) => {
         mod on_sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $test() {
                     let (s, _dir) = super::sqlite().await;
                     super::$test(s).await;
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $reopen() {
+                    let dir = tempfile::tempdir().unwrap();
+                    super::$reopen(super::Backend::Sqlite(dir.path().join("s.sqlite3"))).await;
                 }
             )*
         }
@@ -57,6 +82,14 @@ macro_rules! storage_suite {
                 async fn $test() {
                     if let Some((s, ())) = super::postgres().await {
                         super::$test(s).await;
+                    }
+                }
+            )*
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $reopen() {
+                    if super::postgres().await.is_some() {
+                        super::$reopen(super::Backend::Postgres).await;
                     }
                 }
             )*
@@ -77,6 +110,11 @@ storage_suite!(
     range_stays_in_its_namespace,
     delete_range_removes_what_range_covers,
     storage_view_round_trip,
+    migration_list_must_increase;
+    migrations_apply_once_and_skip_on_reopen,
+    failing_migration_is_rolled_back_and_not_recorded,
+    capabilities_with_the_same_versions_are_independent,
+    concurrent_migrations_run_once,
 );
 
 async fn get_put_delete(s: DynStorage) {
@@ -438,6 +476,174 @@ async fn storage_view_round_trip(s: DynStorage) {
     v.ping().await.unwrap();
     let copy = v.clone();
     assert_eq!(copy.namespace(), name);
+}
+
+/// A table name nobody else uses (the PostgreSQL database is shared by every run).
+fn table(name: &str) -> String {
+    format!("t_{name}_{}", opshelf_core::token::new_salt())
+}
+
+fn leak(s: String) -> &'static str {
+    Box::leak(s.into_boxed_str())
+}
+
+fn create(t: &str) -> &'static str {
+    leak(format!("CREATE TABLE {t} (id INTEGER PRIMARY KEY)"))
+}
+
+fn migration(version: u32, sql: &'static str) -> Migration {
+    Migration {
+        version,
+        description: "test",
+        sqlite: sql,
+        postgres: sql,
+    }
+}
+
+/// Drop the tables a test created, through a migration (the only SQL a capability may run).
+async fn drop_tables(s: &DynStorage, capability: &str, version: u32, tables: &[&str]) {
+    let sql = leak(
+        tables
+            .iter()
+            .map(|t| format!("DROP TABLE {t};"))
+            .collect::<String>(),
+    );
+    let mut all: Vec<Migration> = Vec::new();
+    for v in 1..version {
+        // Already applied: only their versions matter.
+        all.push(migration(v, "SELECT 1"));
+    }
+    all.push(migration(version, sql));
+    s.migrate(capability, &all).await.unwrap();
+}
+
+fn migration_error(e: StorageError) -> (String, u32, String) {
+    match e {
+        StorageError::Migration {
+            capability,
+            version,
+            reason,
+        } => (capability, version, reason),
+        other => panic!("expected a migration error, got {other}"),
+    }
+}
+
+async fn migration_list_must_increase(s: DynStorage) {
+    let cap = ns("order");
+    let t = table("order");
+    let bad = [migration(2, create(&t)), migration(1, "SELECT 1")];
+    let (c, v, reason) = migration_error(s.migrate(&cap, &bad).await.unwrap_err());
+    assert_eq!((c.as_str(), v), (cap.as_str(), 1));
+    assert!(reason.contains("increase"), "{reason}");
+    let dup = [migration(1, "SELECT 1"), migration(1, "SELECT 1")];
+    assert!(s.migrate(&cap, &dup).await.is_err());
+    let zero = [migration(0, "SELECT 1")];
+    assert!(s.migrate(&cap, &zero).await.is_err());
+    assert!(s.migrate("", &[]).await.is_err());
+    assert!(
+        s.migrate("core", &[]).await.is_err(),
+        "the core's name is taken"
+    );
+    // Nothing of a rejected list ran: version 2 still can.
+    s.migrate(&cap, &[migration(2, create(&t))]).await.unwrap();
+    drop_tables(&s, &cap, 3, &[&t]).await;
+}
+
+async fn migrations_apply_once_and_skip_on_reopen(b: Backend) {
+    let cap = ns("once");
+    let (t1, t2) = (table("once1"), table("once2"));
+    let list = vec![migration(1, create(&t1)), migration(2, create(&t2))];
+    let s = b.open().await;
+    s.migrate(&cap, &list).await.unwrap();
+    // Again on the same handle and after a restart: skipped (re-running the CREATE would fail).
+    s.migrate(&cap, &list).await.unwrap();
+    s.close().await.unwrap();
+    let s = b.open().await;
+    s.migrate(&cap, &list).await.unwrap();
+    // They did run: creating the same table again fails, naming the capability and version.
+    let mut more = list.clone();
+    more.push(migration(3, create(&t1)));
+    let (c, v, reason) = migration_error(s.migrate(&cap, &more).await.unwrap_err());
+    assert_eq!((c.as_str(), v), (cap.as_str(), 3));
+    assert!(
+        reason.contains(&t1),
+        "the reason names the problem: {reason}"
+    );
+    // The key/value table is unaffected.
+    s.put(&cap, "k", b"v").await.unwrap();
+    drop_tables(&s, &cap, 3, &[&t1, &t2]).await;
+}
+
+async fn failing_migration_is_rolled_back_and_not_recorded(b: Backend) {
+    let cap = ns("fail");
+    let (t1, t2) = (table("fail1"), table("fail2"));
+    let s = b.open().await;
+    // Version 2 creates t2, then fails: t2 must be gone and version 2 unrecorded.
+    let failing = leak(format!("{}; {}", create(&t2), create(&t1)));
+    let list = [migration(1, create(&t1)), migration(2, failing)];
+    let (c, v, _) = migration_error(s.migrate(&cap, &list).await.unwrap_err());
+    assert_eq!((c.as_str(), v), (cap.as_str(), 2));
+    // Version 1 stayed; a fixed version 2 runs (t2 was rolled back, else CREATE fails) ...
+    let s = {
+        s.close().await.unwrap();
+        b.open().await
+    };
+    let fixed = [migration(1, create(&t1)), migration(2, create(&t2))];
+    s.migrate(&cap, &fixed).await.unwrap();
+    // ... and really ran this time (version 2 had not been recorded, so it was not skipped).
+    let check = [
+        migration(1, create(&t1)),
+        migration(2, create(&t2)),
+        migration(3, create(&t2)),
+    ];
+    let (_, v, _) = migration_error(s.migrate(&cap, &check).await.unwrap_err());
+    assert_eq!(v, 3);
+    // A failure stops the list: version 4 after a failing 3 is not tried.
+    let t4 = table("fail4");
+    let stop = [
+        migration(1, "SELECT 1"),
+        migration(2, "SELECT 1"),
+        migration(3, "THIS IS NOT SQL"),
+        migration(4, create(&t4)),
+    ];
+    let (_, v, _) = migration_error(s.migrate(&cap, &stop).await.unwrap_err());
+    assert_eq!(v, 3);
+    let t4_later = [migration(3, create(&t4))];
+    s.migrate(&cap, &t4_later).await.unwrap();
+    drop_tables(&s, &cap, 4, &[&t1, &t2, &t4]).await;
+}
+
+async fn capabilities_with_the_same_versions_are_independent(b: Backend) {
+    let (a, c) = (ns("capa"), ns("capb"));
+    let (ta, tc) = (table("capa"), table("capb"));
+    let s = b.open().await;
+    s.migrate(&a, &[migration(1, create(&ta))]).await.unwrap();
+    // `c`'s version 1 is not `a`'s: it runs.
+    s.migrate(&c, &[migration(1, create(&tc))]).await.unwrap();
+    let again = [migration(1, create(&tc)), migration(2, create(&tc))];
+    let (name, v, _) = migration_error(s.migrate(&c, &again).await.unwrap_err());
+    assert_eq!((name.as_str(), v), (c.as_str(), 2));
+    // And `a` did not see `c`'s failure.
+    s.migrate(&a, &[migration(1, create(&ta))]).await.unwrap();
+    drop_tables(&s, &a, 2, &[&ta]).await;
+    drop_tables(&s, &c, 2, &[&tc]).await;
+}
+
+/// Two nodes starting at once: each version runs exactly once (the second would fail on
+/// the existing table if it ran too).
+async fn concurrent_migrations_run_once(b: Backend) {
+    let cap = ns("race");
+    let (t1, t2) = (table("race1"), table("race2"));
+    let list = vec![migration(1, create(&t1)), migration(2, create(&t2))];
+    let (s1, s2) = (b.open().await, b.open().await);
+    let (l1, l2) = (list.clone(), list.clone());
+    let (c1, c2) = (cap.clone(), cap.clone());
+    let one = tokio::spawn(async move { s1.migrate(&c1, &l1).await });
+    let two = tokio::spawn(async move { s2.migrate(&c2, &l2).await });
+    one.await.unwrap().unwrap();
+    two.await.unwrap().unwrap();
+    let s = b.open().await;
+    drop_tables(&s, &cap, 3, &[&t1, &t2]).await;
 }
 
 #[tokio::test]

@@ -8,7 +8,9 @@
 //!
 //! A capability is handed a [`StorageView`]: the shared backend bound to its own namespace,
 //! like Vault's `logical.StorageView`, so it cannot read or write another capability's keys
-//! by mistake.
+//! by mistake. A capability that needs its own tables (telemetry later) declares them as
+//! [`Migration`]s and applies them with [`Storage::migrate`]; they are recorded per
+//! (capability, version) beside the core's own schema migrations.
 //!
 //! Backends: [`sqlite`] (embedded default, one file under the data directory) and
 //! [`postgres`] (for several nodes). Both pass the same conformance suite
@@ -40,8 +42,14 @@ pub enum StorageError {
     Closed,
     #[error("cannot open storage at {path}: {reason}")]
     Open { path: String, reason: String },
-    #[error("schema migration {version} failed: {reason}")]
-    Migration { version: u32, reason: String },
+    /// A schema migration failed (and was rolled back) or the list is malformed.
+    /// `capability` is `"core"` for the core's own schema.
+    #[error("schema migration {version} of {capability} failed: {reason}")]
+    Migration {
+        capability: String,
+        version: u32,
+        reason: String,
+    },
     #[error("storage task failed: {0}")]
     Task(String),
     /// The group commit that carried this write failed; nothing of it was stored.
@@ -201,6 +209,60 @@ pub(crate) struct RangeSql {
     pub limit: i64,
 }
 
+/// A schema migration owned by a capability, for the tables it keeps beside the shared
+/// key/value table (append-heavy telemetry, later). Applied by [`Storage::migrate`].
+///
+/// Only DDL (`CREATE TABLE`, `CREATE INDEX`, `ALTER TABLE`, ...): the storage interface gives
+/// a capability no way to run parametrised SQL on its tables yet, so a migration must not
+/// depend on data. One SQL text per backend, because their dialects differ (`BLOB` vs
+/// `BYTEA`, `COLLATE "C"`). Prefix table names with the capability (`traces_spans`). Each
+/// runs inside a transaction, so no `BEGIN`/`COMMIT` and nothing PostgreSQL refuses in one
+/// (`CREATE INDEX CONCURRENTLY`). Never edit a migration that has shipped; append a new
+/// version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Migration {
+    /// Strictly increasing within one capability, from 1.
+    pub version: u32,
+    /// What it does, for logs.
+    pub description: &'static str,
+    /// The statements for SQLite (several, separated by `;`, are fine).
+    pub sqlite: &'static str,
+    /// The statements for PostgreSQL.
+    pub postgres: &'static str,
+}
+
+/// Check a capability's migration list before applying any of it.
+pub(crate) fn check_migrations(
+    capability: &str,
+    migrations: &[Migration],
+) -> Result<(), StorageError> {
+    let fail = |version: u32, reason: String| StorageError::Migration {
+        capability: capability.to_owned(),
+        version,
+        reason,
+    };
+    if capability.is_empty() || capability == CORE_CAPABILITY {
+        return Err(fail(0, format!("{capability:?} is not a capability name")));
+    }
+    let mut previous = 0;
+    for m in migrations {
+        if m.version <= previous {
+            return Err(fail(
+                m.version,
+                format!(
+                    "versions must increase from 1; {} after {previous}",
+                    m.version
+                ),
+            ));
+        }
+        previous = m.version;
+    }
+    Ok(())
+}
+
+/// The name the core's own schema migrations are reported under.
+pub(crate) const CORE_CAPABILITY: &str = "core";
+
 /// The storage interface. Namespaces are capability names (`"secrets"`, `"flags"`, ...);
 /// keys are UTF-8 strings; listing order is ascending bytewise.
 #[async_trait]
@@ -238,6 +300,18 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<bool, StorageError>;
     /// Apply `ops` all-or-nothing. `Ok(false)`: a [`TxnOp::Check`] failed and nothing was written.
     async fn transaction(&self, ns: &str, ops: &[TxnOp]) -> Result<bool, StorageError>;
+    /// Apply `capability`'s schema `migrations` that are not yet recorded, in order, each in
+    /// its own transaction together with its record in `opshelf_capability_schema` (keyed by
+    /// capability and version). Idempotent: call it at every start. Concurrent callers
+    /// serialise (SQLite: the writer's `BEGIN IMMEDIATE`; PostgreSQL: an advisory lock per
+    /// capability, across nodes) and each version runs once.
+    ///
+    /// # Errors
+    /// [`StorageError::Migration`] naming the capability and version: when versions do not
+    /// strictly increase from 1 (nothing is applied), or when one fails (it is rolled back and
+    /// not recorded; those before it stay applied, those after it are not tried).
+    async fn migrate(&self, capability: &str, migrations: &[Migration])
+    -> Result<(), StorageError>;
     /// `Ok` while the backend answers; used by `/readyz`.
     async fn ping(&self) -> Result<(), StorageError>;
     /// Flush and release resources (checkpoint the WAL); later calls fail with `Closed`.
@@ -275,7 +349,7 @@ impl StorageView {
         self.ns
     }
 
-    /// The shared backend (for a deliberate cross-namespace read).
+    /// The shared backend (for [`Storage::migrate`], or a deliberate cross-namespace read).
     #[must_use]
     pub fn inner(&self) -> &DynStorage {
         &self.storage
@@ -358,6 +432,14 @@ impl StorageView {
     /// Backend failures.
     pub async fn transaction(&self, ops: &[TxnOp]) -> Result<bool, StorageError> {
         self.storage.transaction(self.ns, ops).await
+    }
+
+    /// [`Storage::migrate`] with the namespace as the capability name.
+    ///
+    /// # Errors
+    /// See [`Storage::migrate`].
+    pub async fn migrate(&self, migrations: &[Migration]) -> Result<(), StorageError> {
+        self.storage.migrate(self.ns, migrations).await
     }
 
     /// See [`Storage::ping`].

@@ -10,7 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-use super::{Range, Storage, StorageError, TxnOp};
+use super::{CORE_CAPABILITY, Migration, Range, Storage, StorageError, TxnOp, check_migrations};
 
 /// Schema migrations, applied in order at connect; never edit one that has shipped.
 const MIGRATIONS: &[&str] = &[
@@ -21,10 +21,23 @@ const MIGRATIONS: &[&str] = &[
         value BYTEA NOT NULL,
         PRIMARY KEY (ns, key)
     )",
+    // 2: which capability-owned migrations ran (`Storage::migrate`).
+    "CREATE TABLE opshelf_capability_schema (
+        capability  TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        applied_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (capability, version)
+    )",
 ];
 
 /// A fixed key for the advisory lock that serialises migrations across nodes.
 const MIGRATION_LOCK: i64 = 0x006f_7073_6865_6c66; // "opshelf" in ASCII
+
+/// The first half of the two-key advisory lock that serialises one capability's migrations
+/// (`pg_advisory_xact_lock(CAPABILITY_MIGRATION_LOCK, hashtext(capability))`); two-key locks
+/// never collide with the one-key namespace and core-migration locks.
+const CAPABILITY_MIGRATION_LOCK: i32 = 0x6f70_736d; // "opsm"
 
 /// The PostgreSQL backend.
 pub struct PostgresStorage {
@@ -90,8 +103,9 @@ impl PostgresStorage {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
             let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
             let fail = |e: tokio_postgres::Error| StorageError::Migration {
+                capability: CORE_CAPABILITY.to_owned(),
                 version: version.unsigned_abs(),
-                reason: e.to_string(),
+                reason: db_reason(&e),
             };
             tx.batch_execute(sql).await.map_err(fail)?;
             tx.execute(
@@ -126,6 +140,65 @@ impl PostgresStorage {
         let stmt = client.prepare_cached(&sql).await?;
         Ok(client.query(&stmt, &params).await?)
     }
+
+    /// Apply one migration of `capability` unless it is recorded, under the capability's
+    /// advisory lock, in one transaction with its record.
+    async fn migrate_one(&self, capability: &str, m: &Migration) -> Result<(), StorageError> {
+        let fail = |e: tokio_postgres::Error| StorageError::Migration {
+            capability: capability.to_owned(),
+            version: m.version,
+            reason: db_reason(&e),
+        };
+        let version = i32::try_from(m.version).map_err(|_| StorageError::Migration {
+            capability: capability.to_owned(),
+            version: m.version,
+            reason: "version too large for PostgreSQL's INTEGER".to_owned(),
+        })?;
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        // Dropping `tx` on an error rolls the migration back.
+        let tx = client.transaction().await.map_err(fail)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&CAPABILITY_MIGRATION_LOCK, &capability],
+        )
+        .await
+        .map_err(fail)?;
+        let applied = tx
+            .query_opt(
+                "SELECT 1 FROM opshelf_capability_schema WHERE capability = $1 AND version = $2",
+                &[&capability, &version],
+            )
+            .await
+            .map_err(fail)?
+            .is_some();
+        if applied {
+            return Ok(());
+        }
+        tx.batch_execute(m.postgres).await.map_err(fail)?;
+        tx.execute(
+            "INSERT INTO opshelf_capability_schema (capability, version, description)
+             VALUES ($1, $2, $3)",
+            &[&capability, &version, &m.description],
+        )
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        tracing::info!(
+            capability,
+            version = m.version,
+            description = m.description,
+            backend = "postgres",
+            "applied capability migration"
+        );
+        Ok(())
+    }
+}
+
+/// The server's message for a failed statement (tokio-postgres's own `Display` says only
+/// "db error").
+fn db_reason(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), ToString::to_string)
 }
 
 /// The URL without its password, for error messages.
@@ -293,6 +366,18 @@ impl Storage for PostgresStorage {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn migrate(
+        &self,
+        capability: &str,
+        migrations: &[Migration],
+    ) -> Result<(), StorageError> {
+        check_migrations(capability, migrations)?;
+        for m in migrations {
+            self.migrate_one(capability, m).await?;
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

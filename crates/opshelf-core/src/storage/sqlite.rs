@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Range, Storage, StorageError, SyncMode, TxnOp};
+use super::{
+    CORE_CAPABILITY, Migration, Range, Storage, StorageError, SyncMode, TxnOp, check_migrations,
+};
 
 /// Schema migrations, applied in order at open; never edit one that has shipped.
 const MIGRATIONS: &[&str] = &[
@@ -27,6 +29,14 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT NOT NULL,
         value BLOB NOT NULL,
         PRIMARY KEY (ns, key)
+    ) WITHOUT ROWID;",
+    // 2: which capability-owned migrations ran (`Storage::migrate`).
+    "CREATE TABLE opshelf_capability_schema (
+        capability  TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        applied_at  TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        PRIMARY KEY (capability, version)
     ) WITHOUT ROWID;",
 ];
 
@@ -269,6 +279,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let fail = |e: rusqlite::Error| StorageError::Migration {
+            capability: CORE_CAPABILITY.to_owned(),
             version,
             reason: e.to_string(),
         };
@@ -344,6 +355,54 @@ fn delete_range_in(conn: &Connection, ns: &str, range: &Range) -> Result<u64, St
     let mut stmt = conn.prepare_cached(&sql)?;
     let n = stmt.execute(params.as_slice())?;
     Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+/// Apply `capability`'s unrecorded migrations on the writer connection, each in its own
+/// transaction with its record.
+fn migrate_capability(
+    conn: &mut Connection,
+    capability: &str,
+    migrations: &[Migration],
+) -> Result<(), StorageError> {
+    for m in migrations {
+        let fail = |e: rusqlite::Error| StorageError::Migration {
+            capability: capability.to_owned(),
+            version: m.version,
+            reason: e.to_string(),
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        let applied = tx
+            .query_row(
+                "SELECT 1 FROM opshelf_capability_schema WHERE capability = ?1 AND version = ?2",
+                params![capability, m.version],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(fail)?
+            .is_some();
+        if applied {
+            continue;
+        }
+        // Dropping `tx` on an error rolls the migration back.
+        tx.execute_batch(m.sqlite).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO opshelf_capability_schema (capability, version, description)
+             VALUES (?1, ?2, ?3)",
+            params![capability, m.version, m.description],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::info!(
+            capability,
+            version = m.version,
+            description = m.description,
+            backend = "sqlite",
+            "applied capability migration"
+        );
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -435,6 +494,31 @@ impl Storage for SqliteStorage {
             Ok(true)
         })
         .await
+    }
+
+    async fn migrate(
+        &self,
+        capability: &str,
+        migrations: &[Migration],
+    ) -> Result<(), StorageError> {
+        check_migrations(capability, migrations)?;
+        let (capability, migrations) = (capability.to_owned(), migrations.to_vec());
+        let inner = Arc::clone(&self.inner);
+        // Outside the group commit: DDL gets its own transactions on the writer, which
+        // queued writes wait for (they are flushed by whoever takes the writer next).
+        tokio::task::spawn_blocking(move || {
+            let mut guard = inner
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let conn = guard.as_mut().ok_or(StorageError::Closed)?;
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            migrate_capability(conn, &capability, &migrations)
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
     }
 
     async fn ping(&self) -> Result<(), StorageError> {
