@@ -28,6 +28,7 @@ pub use metrics::Metrics;
 pub use shutdown::Shutdown;
 pub use status::{Health, Report, StatusSource};
 pub use storage::{DynStorage, Storage, StorageError, TxnOp};
+pub use storage::{Migration, Range, StorageView};
 pub use tasks::{Reload, Tasks};
 
 /// Everything a capability is given at start.
@@ -35,8 +36,8 @@ pub use tasks::{Reload, Tasks};
 pub struct Context {
     /// The capability's name (its config section, storage namespace and metric prefix).
     pub name: &'static str,
-    /// Where state lives; use your capability's name as the namespace.
-    pub storage: DynStorage,
+    /// Where state lives: the backend bound to the capability's own namespace (its name).
+    pub storage: StorageView,
     /// opshelf's data directory (`data_dir`), for files a capability keeps itself.
     pub data_dir: PathBuf,
     /// The metrics registry, scoped: names registered here get `opshelf_<name>_` in front.
@@ -53,7 +54,7 @@ impl std::fmt::Debug for Context {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Context")
             .field("name", &self.name)
-            .field("storage", &self.storage.backend())
+            .field("storage", &self.storage.inner().backend())
             .field("data_dir", &self.data_dir)
             .finish_non_exhaustive()
     }
@@ -72,7 +73,7 @@ impl Context {
     ) -> Self {
         Self {
             name,
-            storage,
+            storage: StorageView::new(storage, name),
             data_dir,
             metrics: metrics.scoped(name),
             shutdown: tasks.shutdown().clone(),

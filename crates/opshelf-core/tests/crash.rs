@@ -64,10 +64,10 @@ async fn kill9_loses_no_acknowledged_write(spec: &str) {
     let (tx, rx) = std::sync::mpsc::channel::<String>();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some(key) = line.strip_prefix("ACK ") {
-                if tx.send(key.to_owned()).is_err() {
-                    break;
-                }
+            if let Some(key) = line.strip_prefix("ACK ")
+                && tx.send(key.to_owned()).is_err()
+            {
+                break;
             }
         }
     });

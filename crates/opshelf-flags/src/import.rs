@@ -184,7 +184,7 @@ pub async fn import_into(
 /// # Errors
 /// 400 on a bad file; storage failures.
 pub async fn import(
-    storage: opshelf_core::DynStorage,
+    storage: opshelf_core::StorageView,
     raw: &[u8],
     project: &str,
     env: &str,
@@ -199,7 +199,7 @@ pub async fn import(
 /// # Errors
 /// 404 for an unknown environment; storage failures.
 pub async fn export(
-    storage: opshelf_core::DynStorage,
+    storage: opshelf_core::StorageView,
     env: &str,
     project: Option<&str>,
 ) -> Result<Vec<u8>, Error> {

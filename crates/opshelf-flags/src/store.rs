@@ -5,13 +5,19 @@
 //! by a check on `state/meta`, so two nodes cannot interleave), then compile a new
 //! [`Snapshot`] and swap it in atomically. Readers only ever load the current snapshot: a
 //! request sees one revision from start to end.
+//!
+//! The audit event log (`event/<id, 20 digits>`, so key order is id order) is read newest
+//! first with reverse range reads, never in full. Retention keeps the newest
+//! [`EVENTS_KEPT`] events: every [`PRUNE_EVERY`] event ids a write removes older ones with
+//! one bounded `delete_range` (Unleash itself keeps every event; its admin API, like ours,
+//! returns at most 10,000 at once, so that is what we keep).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use opshelf_core::{DynStorage, TxnOp};
+use opshelf_core::{Range, StorageView, TxnOp};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -29,6 +35,23 @@ pub const NS: &str = "flags";
 
 /// The revision record; every change checks and moves it in its transaction.
 const META_KEY: &str = "state/meta";
+
+/// Where the audit events are (see [`event_key`]).
+const EVENT_PREFIX: &str = "event/";
+
+/// How many audit events are kept: the newest 10,000, the most `GET /api/admin/events`
+/// returns at once.
+pub const EVENTS_KEPT: u64 = 10_000;
+
+/// Retention runs when a write's event ids cross a multiple of this.
+pub const PRUNE_EVERY: u64 = 100;
+
+/// The most events one retention pass removes (a larger backlog, say from before retention
+/// existed, drains over the next passes).
+const PRUNE_BATCH: usize = 10_000;
+
+/// Events read per page when filtering by flag (tiny in tests, to exercise paging).
+const EVENT_PAGE: usize = if cfg!(test) { 4 } else { 500 };
 
 /// Labels of `opshelf_flags_evaluations`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -232,11 +255,14 @@ impl Snapshot {
 
 /// The flag store: persistent state, the writer lock and the published snapshot.
 pub struct Store {
-    storage: DynStorage,
+    storage: StorageView,
     salt: String,
     writer: tokio::sync::Mutex<State>,
     snapshot: ArcSwap<Snapshot>,
     evals: Family<EvalLabels, Counter>,
+    /// [`EVENTS_KEPT`] and [`PRUNE_EVERY`]; smaller in tests.
+    events_kept: u64,
+    prune_every: u64,
 }
 
 impl std::fmt::Debug for Store {
@@ -255,8 +281,8 @@ pub fn now() -> String {
         .unwrap_or_else(|_| "1970-01-01T00:00:00Z".to_owned())
 }
 
-async fn load_state(storage: &DynStorage) -> Result<Option<State>, Error> {
-    let rows = storage.scan(NS, "state/").await?;
+async fn load_state(storage: &StorageView) -> Result<Option<State>, Error> {
+    let rows = storage.scan("state/").await?;
     let mut state = State::default();
     let mut seen_meta = false;
     for (k, v) in rows {
@@ -276,20 +302,20 @@ impl Store {
     /// # Errors
     /// Storage failures, corrupt records.
     pub async fn open(
-        storage: DynStorage,
+        storage: StorageView,
         evals: Family<EvalLabels, Counter>,
     ) -> Result<Self, Error> {
-        let salt = match storage.get(NS, "meta/salt").await? {
+        let salt = match storage.get("meta/salt").await? {
             Some(s) => {
                 String::from_utf8(s).map_err(|_| Error::Internal("corrupt meta/salt".into()))?
             }
             None => {
                 let s = opshelf_core::token::new_salt();
                 if !storage
-                    .compare_and_swap(NS, "meta/salt", None, Some(s.as_bytes()))
+                    .compare_and_swap("meta/salt", None, Some(s.as_bytes()))
                     .await?
                 {
-                    let stored = storage.get(NS, "meta/salt").await?.unwrap_or_default();
+                    let stored = storage.get("meta/salt").await?.unwrap_or_default();
                     String::from_utf8(stored)
                         .map_err(|_| Error::Internal("corrupt meta/salt".into()))?
                 } else {
@@ -311,7 +337,7 @@ impl Store {
                 key: META_KEY.into(),
                 value: meta_bytes(&initial.meta),
             });
-            if !storage.transaction(NS, &ops).await? {
+            if !storage.transaction(&ops).await? {
                 // Another node initialised concurrently: take theirs.
                 load_state(&storage)
                     .await?
@@ -327,6 +353,8 @@ impl Store {
             writer: tokio::sync::Mutex::new(state),
             snapshot: ArcSwap::from_pointee(snapshot),
             evals,
+            events_kept: EVENTS_KEPT,
+            prune_every: PRUNE_EVERY,
         })
     }
 
@@ -338,7 +366,7 @@ impl Store {
 
     /// The storage handle.
     #[must_use]
-    pub fn storage(&self) -> &DynStorage {
+    pub fn storage(&self) -> &StorageView {
         &self.storage
     }
 
@@ -410,7 +438,7 @@ impl Store {
             key: META_KEY.into(),
             value: meta_bytes(&next.meta),
         });
-        if !self.storage.transaction(NS, &ops).await? {
+        if !self.storage.transaction(&ops).await? {
             if let Some(fresh) = load_state(&self.storage).await? {
                 self.snapshot
                     .store(Arc::new(Snapshot::build(&fresh, &self.evals)));
@@ -422,8 +450,36 @@ impl Store {
         }
         self.snapshot
             .store(Arc::new(Snapshot::build(&next, &self.evals)));
+        let (before, after) = (current.meta.next_event_id, next.meta.next_event_id);
         *current = next;
+        if after / self.prune_every > before / self.prune_every {
+            self.prune_events(after).await;
+        }
         Ok(result)
+    }
+
+    /// Keep `kept` events, pruning every `every` ids (tests).
+    #[cfg(test)]
+    fn with_event_retention(mut self, kept: u64, every: u64) -> Self {
+        self.events_kept = kept.max(1);
+        self.prune_every = every.max(1);
+        self
+    }
+
+    /// Retention: remove events older than the newest `events_kept`, given the last event id.
+    /// The change that triggered it is already committed, so a failure is only logged (the
+    /// next pass catches up).
+    async fn prune_events(&self, last_id: u64) {
+        let Some(oldest_kept) = last_id.checked_sub(self.events_kept.saturating_sub(1)) else {
+            return;
+        };
+        let older = Range::prefix(EVENT_PREFIX)
+            .end_before(event_key(oldest_kept))
+            .limit(PRUNE_BATCH);
+        match self.storage.delete_range(&older).await {
+            Ok(removed) => tracing::debug!(removed, oldest_kept, "flags: pruned the event log"),
+            Err(e) => tracing::warn!(error = %e, "flags: event log retention failed; will retry"),
+        }
     }
 
     /// Reload from storage if another node moved `state/meta`. `true` if reloaded.
@@ -431,7 +487,7 @@ impl Store {
     /// # Errors
     /// Storage failures.
     pub async fn reload_if_changed(&self) -> Result<bool, Error> {
-        let stored = self.storage.get(NS, META_KEY).await?;
+        let stored = self.storage.get(META_KEY).await?;
         let mut current = self.writer.lock().await;
         if stored.as_deref() == Some(meta_bytes(&current.meta).as_slice()) {
             return Ok(false);
@@ -450,17 +506,37 @@ impl Store {
     /// # Errors
     /// Storage failures.
     pub async fn events(&self, feature: Option<&str>, limit: usize) -> Result<Vec<Event>, Error> {
-        let rows = self.storage.scan(NS, "event/").await?;
         let mut out = Vec::new();
-        for (_, v) in rows.into_iter().rev() {
-            let Ok(ev) = serde_json::from_slice::<Event>(&v) else {
-                continue;
+        if limit == 0 {
+            return Ok(out);
+        }
+        // Keys are zero-padded ids, so the newest are last: read backwards, a page at a time
+        // (only a filter or an unreadable record needs more than one page).
+        let page = if feature.is_some() {
+            limit.max(EVENT_PAGE)
+        } else {
+            limit
+        };
+        let mut range = Range::prefix(EVENT_PREFIX).reverse().limit(page);
+        loop {
+            let rows = self.storage.range(&range).await?;
+            let (Some((oldest, _)), full) = (rows.last(), rows.len() == page) else {
+                break;
             };
-            if feature.is_some_and(|f| ev.feature_name.as_deref() != Some(f)) {
-                continue;
+            range = range.end_before(oldest.clone());
+            for (_, v) in rows {
+                let Ok(ev) = serde_json::from_slice::<Event>(&v) else {
+                    continue;
+                };
+                if feature.is_some_and(|f| ev.feature_name.as_deref() != Some(f)) {
+                    continue;
+                }
+                out.push(ev);
+                if out.len() >= limit {
+                    return Ok(out);
+                }
             }
-            out.push(ev);
-            if out.len() >= limit {
+            if !full {
                 break;
             }
         }
@@ -606,6 +682,96 @@ mod tests {
                 .features
                 .iter()
                 .any(|f| f.name == "f")
+        );
+    }
+
+    async fn log(store: &Store, flag: &str, n: usize) {
+        for _ in 0..n {
+            store
+                .mutate("t", |_s| {
+                    let draft = EventDraft::new("feature-updated", serde_json::json!({}))
+                        .feature(flag, "default");
+                    Ok(((), vec![draft]))
+                })
+                .await
+                .unwrap();
+        }
+    }
+
+    fn ids(events: &[Event]) -> Vec<u64> {
+        events.iter().map(|e| e.id).collect()
+    }
+
+    #[test]
+    fn event_keys_sort_by_id() {
+        let ids = [0, 1, 9, 10, 99, 100, 12_345, u64::MAX - 1, u64::MAX];
+        for pair in ids.windows(2) {
+            assert!(event_key(pair[0]) < event_key(pair[1]), "{pair:?}");
+        }
+        assert!(event_key(u64::MAX).starts_with(EVENT_PREFIX));
+    }
+
+    #[tokio::test]
+    async fn events_are_read_newest_first_a_page_at_a_time() {
+        let ctx = opshelf_core::Context::for_tests().await;
+        let store = Store::open(ctx.storage.clone(), Family::default())
+            .await
+            .unwrap();
+        log(&store, "a", 3).await;
+        log(&store, "b", 9).await;
+        log(&store, "a", 2).await;
+        assert_eq!(ids(&store.events(None, 3).await.unwrap()), [14, 13, 12]);
+        assert_eq!(store.events(None, 100).await.unwrap().len(), 14);
+        assert!(store.events(None, 0).await.unwrap().is_empty());
+        assert_eq!(
+            ids(&store.events(Some("a"), 100).await.unwrap()),
+            [14, 13, 3, 2, 1]
+        );
+        // A filter pages back past the other flag's events (pages of 4 in tests).
+        assert_eq!(ids(&store.events(Some("a"), 3).await.unwrap()), [14, 13, 3]);
+        assert!(store.events(Some("none"), 10).await.unwrap().is_empty());
+        // An unreadable record is skipped, not an error, and does not shorten the answer.
+        ctx.storage.put(&event_key(15), b"not json").await.unwrap();
+        assert_eq!(ids(&store.events(None, 2).await.unwrap()), [14, 13]);
+    }
+
+    #[tokio::test]
+    async fn the_event_log_keeps_the_newest_events() {
+        let ctx = opshelf_core::Context::for_tests().await;
+        // Events from before retention existed: a backlog the first passes drain.
+        for id in 1..=19 {
+            let ev = serde_json::json!({
+                "id": id, "type": "feature-created", "createdBy": "old",
+                "createdAt": "2020-01-01T00:00:00Z", "data": null, "preData": null,
+            });
+            let v = serde_json::to_vec(&ev).unwrap();
+            ctx.storage.put(&event_key(id), &v).await.unwrap();
+        }
+        let first = Store::open(ctx.storage.clone(), Family::default())
+            .await
+            .unwrap();
+        let mut meta = first.state().await.meta;
+        meta.next_event_id = 19;
+        ctx.storage.put(META_KEY, &meta_bytes(&meta)).await.unwrap();
+        let store = Store::open(ctx.storage.clone(), Family::default())
+            .await
+            .unwrap()
+            .with_event_retention(5, 3);
+        log(&store, "f", 1).await; // id 20: no multiple of 3 crossed, nothing pruned
+        assert_eq!(ctx.storage.list(EVENT_PREFIX).await.unwrap().len(), 20);
+        log(&store, "f", 1).await; // id 21: crosses 21, keeps 17..=21
+        let stored = ctx.storage.list(EVENT_PREFIX).await.unwrap();
+        assert_eq!(stored.first().unwrap(), &event_key(17));
+        assert_eq!(stored.len(), 5);
+        log(&store, "f", 2).await; // 22, 23: not pruned until 24
+        assert_eq!(
+            ids(&store.events(None, 100).await.unwrap()),
+            [23, 22, 21, 20, 19, 18, 17]
+        );
+        log(&store, "f", 1).await;
+        assert_eq!(
+            ids(&store.events(None, 100).await.unwrap()),
+            [24, 23, 22, 21, 20]
         );
     }
 }

@@ -7,13 +7,12 @@
 use std::collections::BTreeMap;
 use std::sync::{Mutex, PoisonError};
 
-use opshelf_core::DynStorage;
+use opshelf_core::StorageView;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::Error;
 use crate::model::ToggleCounts;
-use crate::store::NS;
 
 /// A registered SDK instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,7 +55,7 @@ impl Usage {
     ///
     /// # Errors
     /// Storage failures (what could not be written is kept for the next flush).
-    pub async fn flush(&self, storage: &DynStorage) -> Result<(), Error> {
+    pub async fn flush(&self, storage: &StorageView) -> Result<(), Error> {
         let counts = std::mem::take(&mut *lock(&self.counts));
         let apps = std::mem::take(&mut *lock(&self.apps));
         let mut failed: Option<Error> = None;
@@ -73,10 +72,7 @@ impl Usage {
         }
         for ((app, instance), a) in apps {
             let value = serde_json::to_vec(&a).map_err(|e| Error::Internal(e.to_string()))?;
-            if let Err(e) = storage
-                .put(NS, &format!("app/{app}/{instance}"), &value)
-                .await
-            {
+            if let Err(e) = storage.put(&format!("app/{app}/{instance}"), &value).await {
                 failed = Some(e.into());
             }
         }
@@ -89,11 +85,11 @@ impl Usage {
     /// Storage failures.
     pub async fn of_flag(
         &self,
-        storage: &DynStorage,
+        storage: &StorageView,
         flag: &str,
     ) -> Result<BTreeMap<String, ToggleCounts>, Error> {
         let mut out: BTreeMap<String, ToggleCounts> = BTreeMap::new();
-        for (key, value) in storage.scan(NS, "usage/").await? {
+        for (key, value) in storage.scan("usage/").await? {
             let Some(rest) = key.strip_prefix("usage/") else {
                 continue;
             };
@@ -119,9 +115,9 @@ impl Usage {
     ///
     /// # Errors
     /// Storage failures.
-    pub async fn applications(&self, storage: &DynStorage) -> Result<Vec<Application>, Error> {
+    pub async fn applications(&self, storage: &StorageView) -> Result<Vec<Application>, Error> {
         let mut out: BTreeMap<(String, String), Application> = BTreeMap::new();
-        for (_, v) in storage.scan(NS, "app/").await? {
+        for (_, v) in storage.scan("app/").await? {
             if let Ok(a) = serde_json::from_slice::<Application>(&v) {
                 out.insert((a.app_name.clone(), a.instance_id.clone()), a);
             }
@@ -143,14 +139,14 @@ fn merge(into: &mut ToggleCounts, c: &ToggleCounts) {
 }
 
 async fn add_stored(
-    storage: &DynStorage,
+    storage: &StorageView,
     app: &str,
     flag: &str,
     c: &ToggleCounts,
 ) -> Result<(), Error> {
     let key = format!("usage/{app}/{flag}");
     for _ in 0..16 {
-        let old = storage.get(NS, &key).await?;
+        let old = storage.get(&key).await?;
         let mut sum: ToggleCounts = old
             .as_deref()
             .and_then(|b| serde_json::from_slice(b).ok())
@@ -158,7 +154,7 @@ async fn add_stored(
         merge(&mut sum, c);
         let new = serde_json::to_vec(&sum).map_err(|e| Error::Internal(e.to_string()))?;
         if storage
-            .compare_and_swap(NS, &key, old.as_deref(), Some(&new))
+            .compare_and_swap(&key, old.as_deref(), Some(&new))
             .await?
         {
             return Ok(());

@@ -639,7 +639,7 @@ async fn seal_status_json(vault: &Vault) -> Result<Value> {
         "version": VERSION,
         "build_date": "",
         "migration": false,
-        "storage_type": vault.storage.backend(),
+        "storage_type": vault.storage.inner().backend(),
     });
     if !sealed {
         let (name, id) = vault.cluster();

@@ -172,12 +172,7 @@ pub(crate) async fn start_service(
     ctx: &opshelf_core::Context,
 ) -> Result<(axum::Router, Arc<vault::Vault>), Error> {
     let vault = Arc::new(
-        vault::Vault::new(
-            config.clone(),
-            Arc::clone(&ctx.storage),
-            ctx.data_dir.clone(),
-        )
-        .await?,
+        vault::Vault::new(config.clone(), ctx.storage.clone(), ctx.data_dir.clone()).await?,
     );
     if config.dev {
         dev_setup(&vault).await?;

@@ -995,7 +995,7 @@ async fn nothing_secret_reaches_storage_in_clear_and_rotation_keeps_values() {
         Some(json!({"data": {"password": "AnotherOne"}})),
     )
     .await;
-    let rows = t.ctx.storage.scan(crate::vault::NS, "").await.unwrap();
+    let rows = t.ctx.storage.scan("").await.unwrap();
     assert!(rows.len() > 5);
     for (k, v) in &rows {
         let text = String::from_utf8_lossy(v);

@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use opshelf_core::storage::{DynStorage, TxnOp};
+use opshelf_core::storage::{StorageView, TxnOp};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use zeroize::Zeroizing;
@@ -151,7 +151,7 @@ struct UnsealProgress {
 /// What exists only while unsealed: the keyring and the caches. Dropped (and its keys
 /// zeroized) on seal.
 pub struct Unsealed {
-    storage: DynStorage,
+    storage: StorageView,
     keyring: RwLock<Keyring>,
     root_key: Key,
     cache: Mutex<HashMap<String, Option<Arc<[u8]>>>>,
@@ -183,7 +183,7 @@ impl Unsealed {
         let ct = match cached {
             Some(c) => c,
             None => {
-                let raw: Option<Arc<[u8]>> = self.storage.get(NS, path).await?.map(Arc::from);
+                let raw: Option<Arc<[u8]>> = self.storage.get(path).await?.map(Arc::from);
                 let mut cache = lock(&self.cache);
                 if cache.len() >= CACHE_LIMIT {
                     cache.clear();
@@ -222,7 +222,7 @@ impl Unsealed {
         let ct = self.seal_value(path, plaintext);
         // drop the cached copy first so a failed write cannot leave a stale entry behind
         lock(&self.cache).remove(path);
-        self.storage.put(NS, path, &ct).await?;
+        self.storage.put(path, &ct).await?;
         lock(&self.cache).insert(path.to_owned(), Some(Arc::from(ct)));
         Ok(())
     }
@@ -237,7 +237,7 @@ impl Unsealed {
     /// Remove `path`.
     pub async fn delete(&self, path: &str) -> Result<bool> {
         lock(&self.cache).remove(path);
-        let existed = self.storage.delete(NS, path).await?;
+        let existed = self.storage.delete(path).await?;
         lock(&self.cache).insert(path.to_owned(), None);
         Ok(existed)
     }
@@ -266,7 +266,7 @@ impl Unsealed {
                 cache.remove(d);
             }
         }
-        self.storage.transaction(NS, &ops).await?;
+        self.storage.transaction(&ops).await?;
         let mut cache = lock(&self.cache);
         for (p, ct) in sealed {
             cache.insert(p, Some(Arc::from(ct)));
@@ -279,7 +279,7 @@ impl Unsealed {
 
     /// Keys under `prefix` (full keys).
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>> {
-        Ok(self.storage.list(NS, prefix).await?)
+        Ok(self.storage.list(prefix).await?)
     }
 
     /// Delete everything under `prefix`.
@@ -290,7 +290,7 @@ impl Unsealed {
                 .iter()
                 .map(|k| TxnOp::Delete { key: k.clone() })
                 .collect();
-            self.storage.transaction(NS, &ops).await?;
+            self.storage.transaction(&ops).await?;
         }
         let mut cache = lock(&self.cache);
         cache.retain(|k, _| !k.starts_with(prefix));
@@ -425,14 +425,14 @@ impl Unsealed {
                 barrier::seal_with(&self.root_key, 0, KEYRING.as_bytes(), &bytes),
             )
         };
-        self.storage.put(NS, KEYRING, &ct).await?;
+        self.storage.put(KEYRING, &ct).await?;
         Ok(term)
     }
 }
 
 /// The whole secrets service.
 pub struct Vault {
-    pub(crate) storage: DynStorage,
+    pub(crate) storage: StorageView,
     pub(crate) config: Config,
     pub(crate) data_dir: PathBuf,
     state: RwLock<Option<Arc<Unsealed>>>,
@@ -458,8 +458,8 @@ pub struct InitOutput {
 
 impl Vault {
     /// A sealed service over `storage`.
-    pub async fn new(config: Config, storage: DynStorage, data_dir: PathBuf) -> Result<Self> {
-        let cluster = match storage.get(NS, CLUSTER).await? {
+    pub async fn new(config: Config, storage: StorageView, data_dir: PathBuf) -> Result<Self> {
+        let cluster = match storage.get(CLUSTER).await? {
             Some(raw) => serde_json::from_slice(&raw).ok(),
             None => None,
         };
@@ -510,7 +510,7 @@ impl Vault {
 
     /// The stored seal configuration (present once initialised).
     pub async fn seal_config(&self) -> Result<Option<SealConfig>> {
-        match self.storage.get(NS, SEAL_CONFIG).await? {
+        match self.storage.get(SEAL_CONFIG).await? {
             Some(raw) => Ok(serde_json::from_slice(&raw).ok()),
             None => Ok(None),
         }
@@ -555,7 +555,7 @@ impl Vault {
                 "invalid seal configuration: shares must be less than 256",
             ));
         }
-        if self.storage.get(NS, SEAL_CONFIG).await?.is_some() {
+        if self.storage.get(SEAL_CONFIG).await?.is_some() {
             return Err(Error::bad("Vault is already initialized"));
         }
         let unseal_key = barrier::random_key();
@@ -586,31 +586,28 @@ impl Vault {
             serde_json::to_vec(&cluster).map_err(|e| Error::Internal(e.to_string()))?;
         let ok = self
             .storage
-            .transaction(
-                NS,
-                &[
-                    TxnOp::Check {
-                        key: SEAL_CONFIG.to_owned(),
-                        expected: None,
-                    },
-                    TxnOp::Put {
-                        key: ROOT_KEY.to_owned(),
-                        value: root_ct,
-                    },
-                    TxnOp::Put {
-                        key: KEYRING.to_owned(),
-                        value: ring_ct,
-                    },
-                    TxnOp::Put {
-                        key: CLUSTER.to_owned(),
-                        value: cluster_json,
-                    },
-                    TxnOp::Put {
-                        key: SEAL_CONFIG.to_owned(),
-                        value: seal_json,
-                    },
-                ],
-            )
+            .transaction(&[
+                TxnOp::Check {
+                    key: SEAL_CONFIG.to_owned(),
+                    expected: None,
+                },
+                TxnOp::Put {
+                    key: ROOT_KEY.to_owned(),
+                    value: root_ct,
+                },
+                TxnOp::Put {
+                    key: KEYRING.to_owned(),
+                    value: ring_ct,
+                },
+                TxnOp::Put {
+                    key: CLUSTER.to_owned(),
+                    value: cluster_json,
+                },
+                TxnOp::Put {
+                    key: SEAL_CONFIG.to_owned(),
+                    value: seal_json,
+                },
+            ])
             .await?;
         if !ok {
             return Err(Error::bad("Vault is already initialized"));
@@ -667,7 +664,7 @@ impl Vault {
 
     async fn open_with_root_key(&self, root_key: Key, ring: Keyring) -> Result<Arc<Unsealed>> {
         let mut u = Unsealed {
-            storage: Arc::clone(&self.storage),
+            storage: self.storage.clone(),
             keyring: RwLock::new(ring),
             root_key,
             cache: Mutex::new(HashMap::new()),
@@ -733,7 +730,7 @@ impl Vault {
         }
         let root_ct = self
             .storage
-            .get(NS, ROOT_KEY)
+            .get(ROOT_KEY)
             .await?
             .ok_or(Error::NotInitialized)?;
         let mut key = Zeroizing::new([0u8; 32]);
@@ -747,7 +744,7 @@ impl Vault {
         root_key.copy_from_slice(&root_raw);
         let ring_ct = self
             .storage
-            .get(NS, KEYRING)
+            .get(KEYRING)
             .await?
             .ok_or(Error::Internal("keyring missing".to_owned()))?;
         let ring_raw = barrier::open_with(&root_key, KEYRING.as_bytes(), &ring_ct)

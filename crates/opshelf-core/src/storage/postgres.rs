@@ -10,7 +10,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-use super::{Storage, StorageError, TxnOp, prefix_end};
+use super::{CORE_CAPABILITY, Migration, Range, Storage, StorageError, TxnOp, check_migrations};
 
 /// Schema migrations, applied in order at connect; never edit one that has shipped.
 const MIGRATIONS: &[&str] = &[
@@ -21,10 +21,23 @@ const MIGRATIONS: &[&str] = &[
         value BYTEA NOT NULL,
         PRIMARY KEY (ns, key)
     )",
+    // 2: which capability-owned migrations ran (`Storage::migrate`).
+    "CREATE TABLE opshelf_capability_schema (
+        capability  TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        applied_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
+        PRIMARY KEY (capability, version)
+    )",
 ];
 
 /// A fixed key for the advisory lock that serialises migrations across nodes.
 const MIGRATION_LOCK: i64 = 0x006f_7073_6865_6c66; // "opshelf" in ASCII
+
+/// The first half of the two-key advisory lock that serialises one capability's migrations
+/// (`pg_advisory_xact_lock(CAPABILITY_MIGRATION_LOCK, hashtext(capability))`); two-key locks
+/// never collide with the one-key namespace and core-migration locks.
+const CAPABILITY_MIGRATION_LOCK: i32 = 0x6f70_736d; // "opsm"
 
 /// The PostgreSQL backend.
 pub struct PostgresStorage {
@@ -90,8 +103,9 @@ impl PostgresStorage {
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
             let version = i32::try_from(i + 1).unwrap_or(i32::MAX);
             let fail = |e: tokio_postgres::Error| StorageError::Migration {
+                capability: CORE_CAPABILITY.to_owned(),
                 version: version.unsigned_abs(),
-                reason: e.to_string(),
+                reason: db_reason(&e),
             };
             tx.batch_execute(sql).await.map_err(fail)?;
             tx.execute(
@@ -106,30 +120,85 @@ impl PostgresStorage {
         Ok(())
     }
 
-    async fn range(
+    /// The rows of `range` in namespace `ns`, selecting `columns`. Keys are `COLLATE "C"`, so
+    /// bounds and order are bytewise; the primary key serves the scan in either direction.
+    async fn select_range(
         &self,
         ns: &str,
-        prefix: &str,
+        range: &Range,
         columns: &str,
     ) -> Result<Vec<tokio_postgres::Row>, StorageError> {
         let client = self.pool.get().await.map_err(pool_err)?;
-        let end = prefix_end(prefix);
-        let rows = match &end {
-            Some(end) => {
-                let sql = format!(
-                    "SELECT {columns} FROM opshelf_kv WHERE ns = $1 AND key >= $2 AND key < $3 ORDER BY key"
-                );
-                client.query(&sql, &[&ns, &prefix, end]).await?
-            }
-            None => {
-                let sql = format!(
-                    "SELECT {columns} FROM opshelf_kv WHERE ns = $1 AND key >= $2 ORDER BY key"
-                );
-                client.query(&sql, &[&ns, &prefix]).await?
-            }
-        };
-        Ok(rows)
+        let q = range.sql('$', 1);
+        let sql = format!(
+            "SELECT {columns} FROM opshelf_kv WHERE ns = $1{}{}",
+            q.conditions, q.tail
+        );
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&ns];
+        params.extend(q.keys.iter().map(|k| k as &(dyn ToSql + Sync)));
+        params.push(&q.limit);
+        let stmt = client.prepare_cached(&sql).await?;
+        Ok(client.query(&stmt, &params).await?)
     }
+
+    /// Apply one migration of `capability` unless it is recorded, under the capability's
+    /// advisory lock, in one transaction with its record.
+    async fn migrate_one(&self, capability: &str, m: &Migration) -> Result<(), StorageError> {
+        let fail = |e: tokio_postgres::Error| StorageError::Migration {
+            capability: capability.to_owned(),
+            version: m.version,
+            reason: db_reason(&e),
+        };
+        let version = i32::try_from(m.version).map_err(|_| StorageError::Migration {
+            capability: capability.to_owned(),
+            version: m.version,
+            reason: "version too large for PostgreSQL's INTEGER".to_owned(),
+        })?;
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        // Dropping `tx` on an error rolls the migration back.
+        let tx = client.transaction().await.map_err(fail)?;
+        tx.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext($2))",
+            &[&CAPABILITY_MIGRATION_LOCK, &capability],
+        )
+        .await
+        .map_err(fail)?;
+        let applied = tx
+            .query_opt(
+                "SELECT 1 FROM opshelf_capability_schema WHERE capability = $1 AND version = $2",
+                &[&capability, &version],
+            )
+            .await
+            .map_err(fail)?
+            .is_some();
+        if applied {
+            return Ok(());
+        }
+        tx.batch_execute(m.postgres).await.map_err(fail)?;
+        tx.execute(
+            "INSERT INTO opshelf_capability_schema (capability, version, description)
+             VALUES ($1, $2, $3)",
+            &[&capability, &version, &m.description],
+        )
+        .await
+        .map_err(fail)?;
+        tx.commit().await.map_err(fail)?;
+        tracing::info!(
+            capability,
+            version = m.version,
+            description = m.description,
+            backend = "postgres",
+            "applied capability migration"
+        );
+        Ok(())
+    }
+}
+
+/// The server's message for a failed statement (tokio-postgres's own `Display` says only
+/// "db error").
+fn db_reason(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), ToString::to_string)
 }
 
 /// The URL without its password, for error messages.
@@ -207,20 +276,43 @@ impl Storage for PostgresStorage {
 
     async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
         Ok(self
-            .range(ns, prefix, "key")
+            .select_range(ns, &Range::prefix(prefix), "key")
             .await?
             .iter()
             .map(|r| r.get(0))
             .collect())
     }
 
-    async fn scan(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+    async fn range(&self, ns: &str, range: &Range) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
         Ok(self
-            .range(ns, prefix, "key, value")
+            .select_range(ns, range, "key, value")
             .await?
             .iter()
             .map(|r| (r.get(0), r.get(1)))
             .collect())
+    }
+
+    async fn delete_range(&self, ns: &str, range: &Range) -> Result<u64, StorageError> {
+        let q = range.sql('$', 1);
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![&ns];
+        params.extend(q.keys.iter().map(|k| k as &(dyn ToSql + Sync)));
+        // PostgreSQL has no `DELETE ... LIMIT`: a limited delete picks its keys in a subquery.
+        let sql = if range.limit.is_some() {
+            params.push(&q.limit);
+            format!(
+                "DELETE FROM opshelf_kv WHERE ns = $1 AND key IN \
+                 (SELECT key FROM opshelf_kv WHERE ns = $1{}{})",
+                q.conditions, q.tail
+            )
+        } else {
+            format!("DELETE FROM opshelf_kv WHERE ns = $1{}", q.conditions)
+        };
+        let mut client = self.pool.get().await.map_err(pool_err)?;
+        let tx = client.transaction().await?;
+        lock_namespace(&tx, ns).await?;
+        let n = tx.execute(&sql, &params).await?;
+        tx.commit().await?;
+        Ok(n)
     }
 
     async fn compare_and_swap(
@@ -253,11 +345,11 @@ impl Storage for PostgresStorage {
         let tx = client.transaction().await?;
         lock_namespace(&tx, ns).await?;
         for op in ops {
-            if let TxnOp::Check { key, expected } = op {
-                if get_in(&tx, ns, key).await? != *expected {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
+            if let TxnOp::Check { key, expected } = op
+                && get_in(&tx, ns, key).await? != *expected
+            {
+                tx.rollback().await?;
+                return Ok(false);
             }
         }
         for op in ops {
@@ -274,6 +366,18 @@ impl Storage for PostgresStorage {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn migrate(
+        &self,
+        capability: &str,
+        migrations: &[Migration],
+    ) -> Result<(), StorageError> {
+        check_migrations(capability, migrations)?;
+        for m in migrations {
+            self.migrate_one(capability, m).await?;
+        }
+        Ok(())
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

@@ -17,7 +17,9 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::{Storage, StorageError, SyncMode, TxnOp, prefix_end};
+use super::{
+    CORE_CAPABILITY, Migration, Range, Storage, StorageError, SyncMode, TxnOp, check_migrations,
+};
 
 /// Schema migrations, applied in order at open; never edit one that has shipped.
 const MIGRATIONS: &[&str] = &[
@@ -27,6 +29,14 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT NOT NULL,
         value BLOB NOT NULL,
         PRIMARY KEY (ns, key)
+    ) WITHOUT ROWID;",
+    // 2: which capability-owned migrations ran (`Storage::migrate`).
+    "CREATE TABLE opshelf_capability_schema (
+        capability  TEXT NOT NULL,
+        version     INTEGER NOT NULL,
+        description TEXT NOT NULL,
+        applied_at  TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+        PRIMARY KEY (capability, version)
     ) WITHOUT ROWID;",
 ];
 
@@ -269,6 +279,7 @@ fn migrate(conn: &mut Connection) -> Result<(), StorageError> {
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(current as usize) {
         let version = u32::try_from(i + 1).unwrap_or(u32::MAX);
         let fail = |e: rusqlite::Error| StorageError::Migration {
+            capability: CORE_CAPABILITY.to_owned(),
             version,
             reason: e.to_string(),
         };
@@ -304,25 +315,94 @@ fn delete_value(conn: &Connection, ns: &str, key: &str) -> Result<bool, StorageE
     Ok(stmt.execute(params![ns, key])? > 0)
 }
 
-fn range<T>(
+/// The rows of `range` in namespace `ns`, as `row` reads them from `columns`. BINARY
+/// collation compares UTF-8 bytes, so bounds and order are bytewise; the primary key
+/// `(ns, key)` serves the range scan in either direction.
+fn select_range<T>(
     conn: &Connection,
     ns: &str,
-    prefix: &str,
+    range: &Range,
     columns: &str,
     row: impl Fn(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, StorageError> {
-    // BINARY collation compares UTF-8 bytes, so this range is exactly "starts with prefix".
-    let end = prefix_end(prefix);
+    let q = range.sql('?', 1);
     let sql = format!(
-        "SELECT {columns} FROM kv WHERE ns = ?1 AND key >= ?2 {} ORDER BY key",
-        if end.is_some() { "AND key < ?3" } else { "" }
+        "SELECT {columns} FROM kv WHERE ns = ?1{}{}",
+        q.conditions, q.tail
     );
     let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = match &end {
-        Some(end) => stmt.query_map(params![ns, prefix, end], row)?,
-        None => stmt.query_map(params![ns, prefix], row)?,
-    };
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&ns];
+    params.extend(q.keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+    params.push(&q.limit);
+    let rows = stmt.query_map(params.as_slice(), row)?;
     Ok(rows.collect::<Result<Vec<_>, _>>()?)
+}
+
+fn delete_range_in(conn: &Connection, ns: &str, range: &Range) -> Result<u64, StorageError> {
+    let q = range.sql('?', 1);
+    let mut params: Vec<&dyn rusqlite::ToSql> = vec![&ns];
+    params.extend(q.keys.iter().map(|k| k as &dyn rusqlite::ToSql));
+    // Bundled SQLite has no `DELETE ... LIMIT`: a limited delete picks its keys in a subquery.
+    let sql = if range.limit.is_some() {
+        params.push(&q.limit);
+        format!(
+            "DELETE FROM kv WHERE ns = ?1 AND key IN (SELECT key FROM kv WHERE ns = ?1{}{})",
+            q.conditions, q.tail
+        )
+    } else {
+        format!("DELETE FROM kv WHERE ns = ?1{}", q.conditions)
+    };
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let n = stmt.execute(params.as_slice())?;
+    Ok(u64::try_from(n).unwrap_or(u64::MAX))
+}
+
+/// Apply `capability`'s unrecorded migrations on the writer connection, each in its own
+/// transaction with its record.
+fn migrate_capability(
+    conn: &mut Connection,
+    capability: &str,
+    migrations: &[Migration],
+) -> Result<(), StorageError> {
+    for m in migrations {
+        let fail = |e: rusqlite::Error| StorageError::Migration {
+            capability: capability.to_owned(),
+            version: m.version,
+            reason: e.to_string(),
+        };
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(fail)?;
+        let applied = tx
+            .query_row(
+                "SELECT 1 FROM opshelf_capability_schema WHERE capability = ?1 AND version = ?2",
+                params![capability, m.version],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(fail)?
+            .is_some();
+        if applied {
+            continue;
+        }
+        // Dropping `tx` on an error rolls the migration back.
+        tx.execute_batch(m.sqlite).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO opshelf_capability_schema (capability, version, description)
+             VALUES (?1, ?2, ?3)",
+            params![capability, m.version, m.description],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::info!(
+            capability,
+            version = m.version,
+            description = m.description,
+            backend = "sqlite",
+            "applied capability migration"
+        );
+    }
+    Ok(())
 }
 
 #[async_trait]
@@ -348,18 +428,21 @@ impl Storage for SqliteStorage {
 
     async fn list(&self, ns: &str, prefix: &str) -> Result<Vec<String>, StorageError> {
         let (ns, prefix) = (ns.to_owned(), prefix.to_owned());
-        self.read(move |c| range(c, &ns, &prefix, "key", |r| r.get(0)))
+        self.read(move |c| select_range(c, &ns, &Range::prefix(&prefix), "key", |r| r.get(0)))
             .await
     }
 
-    async fn scan(&self, ns: &str, prefix: &str) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
-        let (ns, prefix) = (ns.to_owned(), prefix.to_owned());
+    async fn range(&self, ns: &str, range: &Range) -> Result<Vec<(String, Vec<u8>)>, StorageError> {
+        let (ns, range) = (ns.to_owned(), range.clone());
         self.read(move |c| {
-            range(c, &ns, &prefix, "key, value", |r| {
-                Ok((r.get(0)?, r.get(1)?))
-            })
+            select_range(c, &ns, &range, "key, value", |r| Ok((r.get(0)?, r.get(1)?)))
         })
         .await
+    }
+
+    async fn delete_range(&self, ns: &str, range: &Range) -> Result<u64, StorageError> {
+        let (ns, range) = (ns.to_owned(), range.clone());
+        self.write(move |c| delete_range_in(c, &ns, &range)).await
     }
 
     async fn compare_and_swap(
@@ -393,10 +476,10 @@ impl Storage for SqliteStorage {
         // before anything is written.
         self.write(move |c| {
             for op in &ops {
-                if let TxnOp::Check { key, expected } = op {
-                    if get_value(c, &ns, key)? != *expected {
-                        return Ok(false);
-                    }
+                if let TxnOp::Check { key, expected } = op
+                    && get_value(c, &ns, key)? != *expected
+                {
+                    return Ok(false);
                 }
             }
             for op in &ops {
@@ -411,6 +494,31 @@ impl Storage for SqliteStorage {
             Ok(true)
         })
         .await
+    }
+
+    async fn migrate(
+        &self,
+        capability: &str,
+        migrations: &[Migration],
+    ) -> Result<(), StorageError> {
+        check_migrations(capability, migrations)?;
+        let (capability, migrations) = (capability.to_owned(), migrations.to_vec());
+        let inner = Arc::clone(&self.inner);
+        // Outside the group commit: DDL gets its own transactions on the writer, which
+        // queued writes wait for (they are flushed by whoever takes the writer next).
+        tokio::task::spawn_blocking(move || {
+            let mut guard = inner
+                .writer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let conn = guard.as_mut().ok_or(StorageError::Closed)?;
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            migrate_capability(conn, &capability, &migrations)
+        })
+        .await
+        .map_err(|e| StorageError::Task(e.to_string()))?
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

@@ -56,7 +56,7 @@ pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCo
             };
             let storage = ctx.open_storage().await?;
             let report =
-                opshelf_flags::import(storage.clone(), &raw, &project, &environment).await?;
+                opshelf_flags::import(flags_view(&storage), &raw, &project, &environment).await?;
             for w in &report.warnings {
                 eprintln!("warning: {w}");
             }
@@ -74,7 +74,8 @@ pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCo
         } => {
             let storage = ctx.open_storage().await?;
             let body =
-                opshelf_flags::export(storage.clone(), &environment, project.as_deref()).await?;
+                opshelf_flags::export(flags_view(&storage), &environment, project.as_deref())
+                    .await?;
             storage.close().await?;
             match output {
                 Some(path) => std::fs::write(&path, &body)
@@ -89,4 +90,10 @@ pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCo
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// The flags capability's namespace of `storage`.
+fn flags_view(storage: &opshelf_core::DynStorage) -> opshelf_core::StorageView {
+    use opshelf_core::Capability as _;
+    opshelf_core::StorageView::new(storage.clone(), opshelf_flags::Flags::NAME)
 }

@@ -88,7 +88,7 @@ impl Capability for Probe {
             move || async move {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 storage
-                    .put("probe", "stopped", b"cleanly")
+                    .put("stopped", b"cleanly")
                     .await
                     .expect("storage open during the final flush");
             },
