@@ -5,9 +5,11 @@
 //! [`http`]. Nothing here knows any capability or any upstream protocol.
 
 pub mod admin;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jsonl;
 pub mod metrics;
 pub mod shutdown;
 pub mod storage;
