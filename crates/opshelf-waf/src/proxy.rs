@@ -659,8 +659,8 @@ pub async fn handle(
 
 impl Proxy {
     /// Phase 5, audit log and metrics; the response for an interrupted transaction. The
-    /// audit record is queued for the log's thread (waiting only while its queue is full),
-    /// not waited for: ModSecurity writes it after the response too.
+    /// audit record is in the file before the response goes out (as before the log had its
+    /// own thread); the file I/O happens on that thread, group-committed with other records.
     async fn finish(
         &self,
         mut tx: Transaction<'_>,
@@ -707,7 +707,7 @@ impl Proxy {
         };
         drop(tx);
         if let (Some(a), Some(line)) = (&self.audit, record)
-            && let Err(e) = a.enqueue(line).await
+            && let Err(e) = a.write(line).await
         {
             tracing::warn!(error = %e, "waf audit log write failed");
         }
