@@ -8,9 +8,11 @@
 
 pub mod admin;
 pub mod capability;
+pub mod client_ip;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod jsonl;
 pub mod metrics;
 pub mod shutdown;
 pub mod status;

@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use opshelf_core::client_ip::TrustedProxies;
 use opshelf_core::config::ConfigError;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -88,12 +89,6 @@ pub fn parse_token(token: &str) -> Option<(String, String)> {
     Some((project.to_owned(), env.to_owned()))
 }
 
-fn parse_proxy(s: &str) -> Option<ipnet::IpNet> {
-    s.parse::<ipnet::IpNet>()
-        .ok()
-        .or_else(|| s.parse::<std::net::IpAddr>().ok().map(ipnet::IpNet::from))
-}
-
 impl Config {
     /// Check the section.
     ///
@@ -145,14 +140,7 @@ impl Config {
                 ));
             }
         }
-        for (i, p) in self.trusted_proxies.iter().enumerate() {
-            if parse_proxy(p).is_none() {
-                return Err(ConfigError::new(
-                    format!("trusted_proxies[{i}]"),
-                    "an IP address or CIDR like 10.0.0.0/8",
-                ));
-            }
-        }
+        TrustedProxies::parse(&self.trusted_proxies)?;
         if self.metrics_flush_secs == 0 {
             return Err(ConfigError::new(
                 "metrics_flush_secs",
@@ -311,11 +299,7 @@ pub(crate) async fn start_service(
     let inner = Arc::new(api::Inner {
         store,
         usage: usage::Usage::default(),
-        trusted_proxies: config
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| parse_proxy(p))
-            .collect(),
+        trusted_proxies: TrustedProxies::parse(&config.trusted_proxies).unwrap_or_default(),
     });
     spawn_background(&inner, config, &ctx.tasks);
     Ok((api::router(Arc::clone(&inner), config), inner))
@@ -402,7 +386,7 @@ mod tests {
         c.trusted_proxies = vec!["10.0.0.0/8".into(), "192.168.1.1".into()];
         c.validate().unwrap();
         c.trusted_proxies.push("x".into());
-        assert!(c.validate().is_err());
+        assert_eq!(c.validate().unwrap_err().key, "trusted_proxies[2]");
     }
 
     #[test]

@@ -387,9 +387,9 @@ pub async fn dispatch(vault: &Vault, req: Req) -> Result<Reply> {
         data: &req.data,
         remote: req.remote,
     };
-    audit::log_request(&devices, &event)?;
+    audit::log_request(&devices, &event).await?;
     if !allowed {
-        audit::log_response(&devices, &event, 403, None, Some("permission denied"))?;
+        audit::log_response(&devices, &event, 403, None, Some("permission denied")).await?;
         return Err(Error::PermissionDenied);
     }
     tokens::record_use(&u, &entry).await?;
@@ -412,7 +412,7 @@ pub async fn dispatch(vault: &Vault, req: Req) -> Result<Reply> {
     match &result {
         Ok(reply) => {
             let (status, body) = reply_preview(reply);
-            audit::log_response(&devices, &event, status, body.as_ref(), None)?;
+            audit::log_response(&devices, &event, status, body.as_ref(), None).await?;
         }
         Err(e) => {
             let msg = e.messages().join("; ");
@@ -422,7 +422,8 @@ pub async fn dispatch(vault: &Vault, req: Req) -> Result<Reply> {
                 e.code().status().as_u16(),
                 None,
                 Some(&msg),
-            )?;
+            )
+            .await?;
         }
     }
     result

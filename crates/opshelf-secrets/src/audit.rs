@@ -1,22 +1,24 @@
 //! File audit devices: one JSON line per request and per response, in Vault's shape, with
 //! every string value inside `data` (and the token / accessor) replaced by
 //! `hmac-sha256:<hex>` under a per-device salt. If every enabled device fails to write,
-//! the request is refused.
+//! the request is refused (as Vault does).
 //!
-//! The HMAC-ing of an entry is pure ([`hash_strings`]); devices own an append-only file.
+//! The HMAC-ing of an entry is pure ([`hash_strings`]); each device appends to its file
+//! through core's JSON-lines writer: the file I/O happens on the writer's own thread, lines
+//! of concurrent requests are group-committed, and a request goes on only once its entry
+//! is in the file (handed to the kernel, not fsynced: Vault's file device does not fsync
+//! either). No rotation by size, like Vault: logrotate renames the file and
+//! [`reopen_all`] (on `SIGHUP`) starts a new one.
 
-use std::fs::File;
-use std::io::Write as _;
-use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::Arc;
 
 use hmac::{Hmac, Mac};
+use opshelf_core::jsonl::{self, JsonlError, JsonlWriter};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 use sha2::Sha256;
 
 use crate::error::{Error, Result};
-use crate::vault::guard;
 
 /// An enabled device as stored in the barrier (`core/audit`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -48,27 +50,36 @@ impl DeviceConfig {
 /// An enabled device with its open file.
 pub struct Device {
     pub config: DeviceConfig,
-    file: Mutex<File>,
+    log: JsonlWriter,
+}
+
+fn io_error(e: JsonlError) -> Error {
+    match e {
+        JsonlError::Io { source, .. } => {
+            Error::Io(std::io::Error::new(source.kind(), source.to_string()))
+        }
+        other => Error::Internal(other.to_string()),
+    }
 }
 
 impl Device {
-    /// Open (create / append) the device's file.
+    /// Open (create / append) the device's file, creating its directory, and start its
+    /// writer thread.
     ///
     /// # Errors
     /// When the file cannot be opened.
     pub fn open(config: DeviceConfig) -> Result<Self> {
-        let path = PathBuf::from(&config.file_path);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)?;
-        Ok(Self {
-            config,
-            file: Mutex::new(file),
-        })
+        let log =
+            JsonlWriter::open(&config.file_path, jsonl::Options::default()).map_err(io_error)?;
+        Ok(Self { config, log })
+    }
+
+    /// Close and reopen the file at its path (log rotation).
+    ///
+    /// # Errors
+    /// When the path cannot be opened.
+    pub async fn reopen(&self) -> Result<()> {
+        self.log.reopen().await.map_err(io_error)
     }
 
     /// `hmac-sha256:<hex>` of `input` under this device's salt.
@@ -76,13 +87,15 @@ impl Device {
     pub fn hash(&self, input: &str) -> String {
         hmac_hex(&self.config.salt, input)
     }
+}
 
-    fn write_line(&self, entry: &Value) -> std::io::Result<()> {
-        let mut line = entry.to_string();
-        line.push('\n');
-        let mut f = guard(&self.file);
-        f.write_all(line.as_bytes())?;
-        f.flush()
+/// Reopen every device's file (what `SIGHUP` does to Vault's file devices); failures are
+/// logged and the device tries again at its next write.
+pub async fn reopen_all(devices: &[Arc<Device>]) {
+    for d in devices {
+        if let Err(e) = d.reopen().await {
+            tracing::error!(device = %d.config.path, error = %e, "audit device cannot reopen its file");
+        }
     }
 }
 
@@ -160,14 +173,21 @@ fn base_entry(dev: &Device, kind: &str, ev: &Event<'_>) -> Value {
     })
 }
 
-/// Log the request to every device. Err when devices exist and none could write.
-pub fn log_request(devices: &[std::sync::Arc<Device>], ev: &Event<'_>) -> Result<()> {
-    write_all(devices, |d| base_entry(d, "request", ev))
+/// Log the request to every device; resolves once it is in their files. Err when devices
+/// exist and none could write.
+///
+/// # Errors
+/// No device could write the entry.
+pub async fn log_request(devices: &[Arc<Device>], ev: &Event<'_>) -> Result<()> {
+    write_all(devices, |d| base_entry(d, "request", ev)).await
 }
 
 /// Log the response (its body, hashed) to every device.
-pub fn log_response(
-    devices: &[std::sync::Arc<Device>],
+///
+/// # Errors
+/// No device could write the entry.
+pub async fn log_response(
+    devices: &[Arc<Device>],
     ev: &Event<'_>,
     status: u16,
     body: Option<&Value>,
@@ -189,15 +209,27 @@ pub fn log_response(
         }
         e
     })
+    .await
 }
 
-fn write_all(devices: &[std::sync::Arc<Device>], make: impl Fn(&Device) -> Value) -> Result<()> {
+/// Queue the entry on every device first, then wait for all of them (their threads write
+/// in parallel).
+async fn write_all(devices: &[Arc<Device>], make: impl Fn(&Device) -> Value) -> Result<()> {
     if devices.is_empty() {
         return Ok(());
     }
-    let mut ok = 0;
+    let mut pending = Vec::with_capacity(devices.len());
     for d in devices {
-        match d.write_line(&make(d)) {
+        match d.log.submit(make(d).to_string()).await {
+            Ok(written) => pending.push((d, written)),
+            Err(e) => {
+                tracing::error!(device = %d.config.path, error = %e, "audit device failed to write");
+            }
+        }
+    }
+    let mut ok = 0;
+    for (d, written) in pending {
+        match written.await {
             Ok(()) => ok += 1,
             Err(e) => {
                 tracing::error!(device = %d.config.path, error = %e, "audit device failed to write");
@@ -229,8 +261,8 @@ mod tests {
         assert_eq!(hmac_hex("salt", "x").len(), "hmac-sha256:".len() + 64);
     }
 
-    #[test]
-    fn a_device_appends_lines_and_fails_loudly_when_none_can_write() {
+    #[tokio::test]
+    async fn a_device_appends_lines_and_fails_loudly_when_none_can_write() {
         let dir = std::env::temp_dir().join(format!("opshelf-audit-{}", uuid::Uuid::new_v4()));
         let cfg = DeviceConfig {
             path: "file/".into(),
@@ -254,20 +286,41 @@ mod tests {
             data: &data,
             remote: None,
         };
-        log_request(&[std::sync::Arc::clone(&dev)], &ev).unwrap();
+        log_request(&[Arc::clone(&dev)], &ev).await.unwrap();
         log_response(
-            &[dev],
+            &[Arc::clone(&dev)],
             &ev,
             200,
             Some(&json!({"data": {"pw": "hunter2"}})),
             None,
         )
+        .await
         .unwrap();
+        // Answered means written: readable without closing anything.
         let text = std::fs::read_to_string(dir.join("audit.log")).unwrap();
         assert_eq!(text.lines().count(), 2);
         assert!(!text.contains("hunter2") && !text.contains("hvs.tok"));
         assert!(text.contains("\"type\":\"response\""));
-        assert!(log_request(&[], &ev).is_ok());
+        assert!(log_request(&[], &ev).await.is_ok());
+        // logrotate: rename, then SIGHUP → reopen; the next entry starts a new file.
+        std::fs::rename(dir.join("audit.log"), dir.join("audit.log.1")).unwrap();
+        reopen_all(&[Arc::clone(&dev)]).await;
+        log_request(&[Arc::clone(&dev)], &ev).await.unwrap();
+        let text = std::fs::read_to_string(dir.join("audit.log")).unwrap();
+        assert_eq!(text.lines().count(), 1);
+        // A device that cannot write refuses the request; another that can is enough.
+        #[cfg(target_os = "linux")]
+        {
+            let full = Arc::new(
+                Device::open(DeviceConfig {
+                    file_path: "/dev/full".into(),
+                    ..dev.config.clone()
+                })
+                .unwrap(),
+            );
+            assert!(log_request(&[Arc::clone(&full)], &ev).await.is_err());
+            log_request(&[full, Arc::clone(&dev)], &ev).await.unwrap();
+        }
         let _ = std::fs::remove_dir_all(dir);
     }
 }

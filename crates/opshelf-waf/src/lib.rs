@@ -157,14 +157,7 @@ impl Config {
                 "a positive score",
             ));
         }
-        for (i, p) in self.trusted_proxies.iter().enumerate() {
-            if operator::IpNet::parse(p).is_none() {
-                return Err(ConfigError::new(
-                    format!("trusted_proxies[{i}]"),
-                    "an IP address or CIDR network",
-                ));
-            }
-        }
+        opshelf_core::client_ip::TrustedProxies::parse(&self.trusted_proxies)?;
         for (i, r) in self.routes.iter().enumerate() {
             if !(r.upstream.starts_with("http://") || r.upstream.starts_with("https://")) {
                 return Err(ConfigError::new(

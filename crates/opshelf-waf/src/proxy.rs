@@ -1,13 +1,16 @@
 //! The reverse proxy: rate limit, WAF phases 1-4 around one upstream, audit log, metrics,
-//! rule reload on SIGHUP.
+//! rule reload (and audit log reopen) on SIGHUP.
+//!
+//! The client address is core's one rule (`opshelf_core::client_ip`): the peer, or behind
+//! `trusted_proxies` the right-most untrusted `X-Forwarded-For` hop. The audit log is core's
+//! JSON-lines writer: its own thread does the file I/O, so a flagged request never blocks a
+//! runtime thread on the disk.
 //!
 //! hyper 1 + hyper-util's pooled client (keep-alive) rather than pingora: the binary already
 //! serves axum on hyper, so the proxy adds no runtime and little compile time.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
@@ -23,6 +26,8 @@ use http_body_util::BodyExt as _;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use opshelf_core::client_ip::{TrustedProxies, X_FORWARDED_FOR};
+use opshelf_core::jsonl::{self, JsonlWriter};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
@@ -62,26 +67,6 @@ pub fn load_rules(config: &Config) -> Result<RuleSet, Error> {
     let mut rs = load_crs(dir, Some(&setup), "", &config.exclusion_files)?;
     rs.settings.engine = EngineMode::parse(&config.mode).unwrap_or(EngineMode::On);
     Ok(rs)
-}
-
-/// The client address: the peer, or — when the peer is a trusted proxy — the right-most
-/// `X-Forwarded-For` entry that is not one.
-pub fn client_ip(trusted: &[crate::operator::IpNet], peer: IpAddr, xff: Option<&str>) -> IpAddr {
-    if !trusted.iter().any(|n| n.contains(peer)) {
-        return peer;
-    }
-    let Some(xff) = xff else {
-        return peer;
-    };
-    for part in xff.rsplit(',') {
-        let Ok(ip) = part.trim().parse::<IpAddr>() else {
-            return peer;
-        };
-        if !trusted.iter().any(|n| n.contains(ip)) {
-            return ip;
-        }
-    }
-    peer
 }
 
 /// Requests per minute per client IP, counted over a sliding minute: the previous minute's
@@ -156,41 +141,8 @@ struct WafMetrics {
     cpu: Option<Histogram>,
 }
 
-/// Appends ModSecurity-style JSON audit records, rotating the file at 64 MiB.
-struct AuditLog {
-    path: PathBuf,
-    file: Mutex<Option<std::fs::File>>,
-}
-
-impl AuditLog {
-    const ROTATE_BYTES: u64 = 64 << 20;
-
-    fn write(&self, record: &serde_json::Value) {
-        let mut guard = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        let too_big = guard
-            .as_ref()
-            .and_then(|f| f.metadata().ok())
-            .is_some_and(|m| m.len() > Self::ROTATE_BYTES);
-        if too_big {
-            *guard = None;
-            let _ = std::fs::rename(&self.path, self.path.with_extension("1"));
-        }
-        if guard.is_none() {
-            *guard = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .ok();
-        }
-        if let Some(f) = guard.as_mut() {
-            let mut line = record.to_string();
-            line.push('\n');
-            if let Err(e) = f.write_all(line.as_bytes()) {
-                tracing::warn!(error = %e, path = %self.path.display(), "audit log write failed");
-            }
-        }
-    }
-}
+/// The audit log rotates at 64 MiB (`audit_log` → `audit_log.1`, one old file kept).
+const AUDIT_ROTATE_BYTES: u64 = 64 << 20;
 
 /// A route at run time.
 pub struct RouteRt {
@@ -237,13 +189,14 @@ pub fn pick_route<'r>(
 /// Shared proxy state.
 pub struct Proxy {
     rules: RwLock<Arc<RuleSet>>,
-    trusted: Vec<crate::operator::IpNet>,
+    trusted: TrustedProxies,
     config: Config,
     upstream: Uri,
     client: Client<HttpConnector, Body>,
     /// The configured routes, then the default one (host None, prefix "/").
     routes: Vec<RouteRt>,
-    audit: Option<AuditLog>,
+    /// ModSecurity-style JSON audit records of relevant transactions.
+    audit: Option<JsonlWriter>,
     metrics: WafMetrics,
     counter: AtomicU64,
     /// The last reload's error (`None` after a good one).
@@ -329,18 +282,25 @@ impl Proxy {
             );
             wm.cpu = Some(h);
         }
-        let audit = config.audit_log.as_ref().map(|p| AuditLog {
-            path: p.clone(),
-            file: Mutex::new(None),
-        });
+        let audit = match &config.audit_log {
+            None => None,
+            Some(path) => Some(
+                JsonlWriter::open(
+                    path,
+                    jsonl::Options {
+                        max_bytes: Some(AUDIT_ROTATE_BYTES),
+                        keep: 1,
+                        ..jsonl::Options::default()
+                    },
+                )
+                .map_err(|e| Error::Config(format!("waf.audit_log: {e}")))?,
+            ),
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build_http();
-        let trusted = config
-            .trusted_proxies
-            .iter()
-            .filter_map(|p| crate::operator::IpNet::parse(p))
-            .collect();
+        let trusted = TrustedProxies::parse(&config.trusted_proxies)
+            .map_err(|e| Error::Config(e.in_section("waf").to_string()))?;
         Ok(Arc::new(Self {
             rules: RwLock::new(Arc::new(rules)),
             trusted,
@@ -392,6 +352,16 @@ impl Proxy {
         }
     }
 
+    /// Reopens the audit log at its path (after logrotate renamed it); errors are logged.
+    pub async fn reopen_audit_log(&self) {
+        if let Some(a) = &self.audit {
+            match a.reopen().await {
+                Ok(()) => tracing::info!(path = %a.path().display(), "waf audit log reopened"),
+                Err(e) => tracing::error!(error = %e, "waf audit log reopen failed"),
+            }
+        }
+    }
+
     fn current_rules(&self) -> Arc<RuleSet> {
         self.rules
             .read()
@@ -410,6 +380,23 @@ fn forbidden(status: u16) -> Response {
         )
     );
     (status, [(header::CONTENT_TYPE, "text/html")], body).into_response()
+}
+
+/// Every `X-Forwarded-For` value joined in order (`None` when there is none, or one is not
+/// text: then the list starts afresh at the peer).
+fn forwarded_for_list(headers: &axum::http::HeaderMap) -> Option<String> {
+    let mut out = String::new();
+    for v in headers.get_all(X_FORWARDED_FOR) {
+        let s = v.to_str().ok()?.trim();
+        if s.is_empty() {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(", ");
+        }
+        out.push_str(s);
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 const HOP_BY_HOP: &[&str] = &[
@@ -502,12 +489,14 @@ pub async fn handle(
     req: axum::extract::Request,
 ) -> Response {
     p.metrics.requests.inc();
-    let xff_in = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    let client = client_ip(&p.trusted, peer.ip(), xff_in.as_deref());
+    let client = p.trusted.client_ip(peer, req.headers());
+    // A trusted proxy's X-Forwarded-For (every such header, in order) is extended for the
+    // upstream; anyone else's is dropped.
+    let xff_in = if p.trusted.contains(peer.ip()) {
+        forwarded_for_list(req.headers())
+    } else {
+        None
+    };
     let host = req
         .headers()
         .get(header::HOST)
@@ -564,7 +553,7 @@ pub async fn handle(
     tx.process_request_headers();
     cpu += t0.elapsed();
     if tx.interruption.is_some() {
-        return p.finish(tx, &ereq, None, cpu);
+        return p.finish(tx, &ereq, None, cpu).await;
     }
     // The body: read (never more than the inspection limit plus one frame), inspected, and
     // forwarded followed by whatever was not read, which streams through untouched.
@@ -581,7 +570,7 @@ pub async fn handle(
                         rule_id: 0,
                         action: Disruptive::Deny,
                     });
-                    return p.finish(tx, &ereq, None, cpu);
+                    return p.finish(tx, &ereq, None, cpu).await;
                 }
                 (
                     head.clone(),
@@ -604,7 +593,7 @@ pub async fn handle(
     tx.process_request_body(&inspected);
     cpu += t0.elapsed();
     if tx.interruption.is_some() {
-        return p.finish(tx, &ereq, None, cpu);
+        return p.finish(tx, &ereq, None, cpu).await;
     }
 
     // Forward.
@@ -626,7 +615,7 @@ pub async fn handle(
         // believes about its address or scheme.
         if HOP_BY_HOP.contains(&k.as_str())
             || k == header::CONTENT_LENGTH
-            || k == "x-forwarded-for"
+            || k == X_FORWARDED_FOR
             || k == "x-forwarded-proto"
         {
             continue;
@@ -634,11 +623,9 @@ pub async fn handle(
         up = up.header(k, v);
     }
     // Only a trusted proxy's X-Forwarded-For is passed on; otherwise it starts afresh.
-    let xff = match xff_in.as_deref() {
-        Some(prev) if p.trusted.iter().any(|n| n.contains(peer.ip())) => {
-            format!("{prev}, {}", peer.ip())
-        }
-        _ => peer.ip().to_string(),
+    let xff = match xff_in {
+        Some(prev) => format!("{prev}, {}", peer.ip()),
+        None => peer.ip().to_string(),
     };
     let proto = if p.config.tls_cert_file.is_some() {
         "https"
@@ -646,7 +633,7 @@ pub async fn handle(
         "http"
     };
     up = up
-        .header("x-forwarded-for", xff)
+        .header(X_FORWARDED_FOR, xff)
         .header("x-forwarded-proto", proto);
     let Ok(up) = up.body(forward) else {
         return (StatusCode::BAD_REQUEST, "bad request\n").into_response();
@@ -673,7 +660,7 @@ pub async fn handle(
     tx.process_response_headers(&wresp);
     cpu += t0.elapsed();
     if tx.interruption.is_some() {
-        return p.finish(tx, &ereq, Some(wresp.status), cpu);
+        return p.finish(tx, &ereq, Some(wresp.status), cpu).await;
     }
     for h in HOP_BY_HOP {
         rparts.headers.remove(*h);
@@ -694,7 +681,7 @@ pub async fn handle(
         tx.process_response_body(&bytes);
         cpu += t0.elapsed();
         if tx.interruption.is_some() {
-            return p.finish(tx, &ereq, Some(wresp.status), cpu);
+            return p.finish(tx, &ereq, Some(wresp.status), cpu).await;
         }
         Body::from(bytes)
     } else {
@@ -702,7 +689,7 @@ pub async fn handle(
         Body::new(rbody)
     };
     let status = wresp.status;
-    let _ = p.finish(tx, &ereq, Some(status), cpu);
+    let _ = p.finish(tx, &ereq, Some(status), cpu).await;
     let mut out = Response::from_parts(rparts, body);
     out.headers_mut().insert(
         HeaderName::from_static("x-request-waf"),
@@ -712,8 +699,10 @@ pub async fn handle(
 }
 
 impl Proxy {
-    /// Phase 5, audit log and metrics; the response for an interrupted transaction.
-    fn finish(
+    /// Phase 5, audit log and metrics; the response for an interrupted transaction. The
+    /// audit record is in the file before the response goes out (as before the log had its
+    /// own thread); the file I/O happens on that thread, group-committed with other records.
+    async fn finish(
         &self,
         mut tx: Transaction<'_>,
         req: &WafRequest,
@@ -750,15 +739,21 @@ impl Proxy {
                     .inc();
             }
         }
-        if tx.is_relevant() && !tx.audit_engine.eq_ignore_ascii_case("off") {
-            if let Some(a) = &self.audit {
-                a.write(&audit_record(&tx, req, status));
-            }
-        }
-        match &tx.interruption {
+        let record = (self.audit.is_some()
+            && tx.is_relevant()
+            && !tx.audit_engine.eq_ignore_ascii_case("off"))
+        .then(|| audit_record(&tx, req, status).to_string());
+        let response = match &tx.interruption {
             Some(i) => forbidden(i.status),
             None => StatusCode::OK.into_response(),
+        };
+        drop(tx);
+        if let (Some(a), Some(line)) = (&self.audit, record)
+            && let Err(e) = a.write(line).await
+        {
+            tracing::warn!(error = %e, "waf audit log write failed");
         }
+        response
     }
 }
 
@@ -855,7 +850,10 @@ pub fn start(
     ctx.tasks.spawn("rules-reload", async move {
         loop {
             tokio::select! {
-                () = reload.changed() => p.reload(),
+                () = reload.changed() => {
+                    p.reload();
+                    p.reopen_audit_log().await;
+                }
                 () = shutdown.wait() => break,
             }
         }
@@ -873,28 +871,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_ip_from_trusted_proxies_only() {
-        let trusted = vec![crate::operator::IpNet::parse("10.0.0.0/8").unwrap()];
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        // An untrusted peer's header is ignored.
-        assert_eq!(
-            client_ip(&trusted, ip("203.0.113.5"), Some("1.2.3.4")),
-            ip("203.0.113.5")
+    fn a_trusted_proxys_forwarded_for_headers_are_joined_in_order() {
+        let mut h = axum::http::HeaderMap::new();
+        assert_eq!(forwarded_for_list(&h), None);
+        h.append(
+            X_FORWARDED_FOR,
+            HeaderValue::from_static("1.2.3.4, 10.0.0.1"),
         );
-        // Behind trusted proxies: the right-most untrusted entry.
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static(" "));
+        h.append(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.2 "));
         assert_eq!(
-            client_ip(
-                &trusted,
-                ip("10.0.0.2"),
-                Some("1.2.3.4, 198.51.100.7, 10.0.0.9")
-            ),
-            ip("198.51.100.7")
+            forwarded_for_list(&h).as_deref(),
+            Some("1.2.3.4, 10.0.0.1, 10.0.0.2")
         );
-        assert_eq!(client_ip(&trusted, ip("10.0.0.2"), None), ip("10.0.0.2"));
-        assert_eq!(
-            client_ip(&trusted, ip("10.0.0.2"), Some("garbage")),
-            ip("10.0.0.2")
-        );
+        h.append(X_FORWARDED_FOR, HeaderValue::from_bytes(b"\xff").unwrap());
+        assert_eq!(forwarded_for_list(&h), None);
     }
 
     #[test]

@@ -6,24 +6,25 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use opshelf_core::client_ip::ClientIp;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::client::{etag_matches, record_metrics, record_registration};
-use super::{
-    App, Peer, authorize, client_address, context_from_json, context_from_query, parse_json,
-};
+use super::{App, authorize, context_from_json, context_from_query, parse_json};
 use crate::engine::{EvalContext, Evaluated};
 use crate::error::Error;
 use crate::model::{FrontendBody, FrontendToggle, FrontendVariant};
 use crate::state::{Token, TokenType};
 
-fn enrich(app: &App, ctx: &mut EvalContext, peer: Peer, headers: &HeaderMap) {
+/// A missing `remoteAddress` is the client's address (core's one rule: the peer, or behind
+/// `trusted_proxies` the right-most untrusted `X-Forwarded-For` hop), as Unleash does.
+fn enrich(ctx: &mut EvalContext, client: Option<ClientIp>) {
     if ctx.session_id.as_deref().is_none_or(str::is_empty) {
         ctx.session_id = Some(rand::random::<u32>().to_string());
     }
     if ctx.remote_address.as_deref().is_none_or(str::is_empty) {
-        ctx.remote_address = client_address(peer.0, headers, &app.trusted_proxies);
+        ctx.remote_address = client.map(|c| c.to_string());
     }
 }
 
@@ -114,27 +115,27 @@ fn context_of_post(body: &[u8]) -> Result<EvalContext, Error> {
 async fn run(
     app: &App,
     headers: &HeaderMap,
-    peer: Peer,
+    client: Option<ClientIp>,
     context: impl FnOnce() -> Result<EvalContext, Error>,
     only_enabled: bool,
 ) -> Result<Response, Error> {
     let token = authorize(app, headers, &[TokenType::Frontend])?;
     let mut ctx = context()?;
-    enrich(app, &mut ctx, peer, headers);
+    enrich(&mut ctx, client);
     respond(headers, evaluate(app, &token, &ctx, only_enabled))
 }
 
 /// `GET /api/frontend`.
 pub async fn get_enabled(
     State(app): State<App>,
-    peer: Peer,
+    client: Option<ClientIp>,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     run(
         &app,
         &headers,
-        peer,
+        client,
         || Ok(context_from_query(&pairs)),
         true,
     )
@@ -144,24 +145,24 @@ pub async fn get_enabled(
 /// `POST /api/frontend`.
 pub async fn post_enabled(
     State(app): State<App>,
-    peer: Peer,
+    client: Option<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
-    run(&app, &headers, peer, || context_of_post(&body), true).await
+    run(&app, &headers, client, || context_of_post(&body), true).await
 }
 
 /// `GET /api/frontend/all`.
 pub async fn get_all(
     State(app): State<App>,
-    peer: Peer,
+    client: Option<ClientIp>,
     headers: HeaderMap,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     run(
         &app,
         &headers,
-        peer,
+        client,
         || Ok(context_from_query(&pairs)),
         false,
     )
@@ -171,24 +172,24 @@ pub async fn get_all(
 /// `POST /api/frontend/all`.
 pub async fn post_all(
     State(app): State<App>,
-    peer: Peer,
+    client: Option<ClientIp>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, Error> {
-    run(&app, &headers, peer, || context_of_post(&body), false).await
+    run(&app, &headers, client, || context_of_post(&body), false).await
 }
 
 /// `GET /api/frontend/features/{name}`: the flag if it exists and is enabled, else 404.
 pub async fn get_one(
     State(app): State<App>,
-    peer: Peer,
+    client: Option<ClientIp>,
     headers: HeaderMap,
     Path(name): Path<String>,
     Query(pairs): Query<Vec<(String, String)>>,
 ) -> Result<Response, Error> {
     let token = authorize(&app, &headers, &[TokenType::Frontend])?;
     let mut ctx = context_from_query(&pairs);
-    enrich(&app, &mut ctx, peer, &headers);
+    enrich(&mut ctx, client);
     let snap = app.store.snapshot();
     let found = snap
         .envs

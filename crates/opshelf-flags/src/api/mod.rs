@@ -6,15 +6,13 @@ pub mod client;
 pub mod frontend;
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, header};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
+use opshelf_core::client_ip::TrustedProxies;
 use serde_json::Value;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
@@ -30,31 +28,17 @@ use crate::usage::Usage;
 pub struct Inner {
     pub store: Store,
     pub usage: Usage,
-    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Whose `X-Forwarded-For` is believed for `remoteAddress` (installed on the router for
+    /// core's `ClientIp` extractor).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// The handlers' state.
 pub type App = Arc<Inner>;
 
-/// The peer address, if the server recorded one (`ConnectInfo`), without failing when not.
-#[derive(Debug, Clone, Copy)]
-pub struct Peer(pub Option<SocketAddr>);
-
-impl<S: Send + Sync> FromRequestParts<S> for Peer {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map(|c| c.0),
-        ))
-    }
-}
-
 /// Build the flags router.
 pub fn router(app: App, config: &Config) -> Router {
+    let trusted = app.trusted_proxies.layer();
     let cors = cors_layer(&config.cors_origins);
     let frontend = Router::new()
         .route(
@@ -219,6 +203,7 @@ pub fn router(app: App, config: &Config) -> Router {
         .merge(frontend)
         .merge(admin)
         .fallback(not_found)
+        .layer(trusted)
         .with_state(app)
 }
 
@@ -392,37 +377,6 @@ pub fn context_from_query(pairs: &[(String, String)]) -> EvalContext {
     ctx
 }
 
-/// The client address: the peer, or — when the peer is a trusted proxy — the right-most
-/// `X-Forwarded-For` entry that is not itself a trusted proxy.
-#[must_use]
-pub fn client_address(
-    peer: Option<SocketAddr>,
-    headers: &HeaderMap,
-    trusted: &[ipnet::IpNet],
-) -> Option<String> {
-    let peer_ip = peer?.ip();
-    let is_trusted = |ip: &IpAddr| trusted.iter().any(|n| n.contains(ip));
-    if !is_trusted(&peer_ip) {
-        return Some(peer_ip.to_string());
-    }
-    let mut chain: Vec<IpAddr> = Vec::new();
-    for v in headers.get_all("x-forwarded-for") {
-        let Ok(s) = v.to_str() else { continue };
-        for part in s.split(',') {
-            if let Ok(ip) = part.trim().parse::<IpAddr>() {
-                chain.push(ip);
-            }
-        }
-    }
-    let found = chain
-        .iter()
-        .rev()
-        .find(|ip| !is_trusted(ip))
-        .or(chain.first())
-        .copied();
-    Some(found.unwrap_or(peer_ip).to_string())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -460,28 +414,6 @@ mod tests {
         assert!(!ctx.properties.contains_key("userId"));
     }
 
-    #[test]
-    fn forwarded_for_is_used_only_behind_a_trusted_proxy() {
-        let mut h = HeaderMap::new();
-        h.insert(
-            "x-forwarded-for",
-            HeaderValue::from_static("203.0.113.9, 10.0.0.2"),
-        );
-        let trusted: Vec<ipnet::IpNet> = vec!["10.0.0.0/8".parse().unwrap()];
-        let proxy = Some("10.0.0.1:5000".parse().unwrap());
-        let direct = Some("198.51.100.1:5000".parse().unwrap());
-        assert_eq!(
-            client_address(proxy, &h, &trusted).as_deref(),
-            Some("203.0.113.9")
-        );
-        assert_eq!(
-            client_address(direct, &h, &trusted).as_deref(),
-            Some("198.51.100.1")
-        );
-        assert_eq!(client_address(proxy, &h, &[]).as_deref(), Some("10.0.0.1"));
-        assert_eq!(client_address(None, &h, &trusted), None);
-    }
-
     use axum::body::Body;
     use axum::http::Request;
     use tower::ServiceExt;
@@ -503,6 +435,74 @@ mod tests {
             status,
             serde_json::from_slice(&bytes).unwrap_or(Value::Null),
         )
+    }
+
+    #[tokio::test]
+    async fn frontend_remote_address_is_core_client_ip_behind_trusted_proxies() {
+        let ctx = opshelf_core::Context::for_tests().await;
+        let config = Config {
+            init_admin_api_tokens: vec!["*:*.adm".into()],
+            init_frontend_api_tokens: vec!["default:development.fe".into()],
+            trusted_proxies: vec!["10.0.0.0/8".into()],
+            ..Config::default()
+        };
+        let app = crate::start(&config, &ctx).await.unwrap();
+        let p = "/api/admin/projects/default/features/by.ip";
+        let (s, _) = call(
+            &app,
+            "POST",
+            "/api/admin/projects/default/features",
+            "*:*.adm",
+            r#"{"name":"by.ip"}"#,
+        )
+        .await;
+        assert_eq!(s, 201);
+        let (s, _) = call(
+            &app,
+            "POST",
+            &format!("{p}/environments/development/strategies"),
+            "*:*.adm",
+            r#"{"name":"remoteAddress","parameters":{"IPs":"198.51.100.7"}}"#,
+        )
+        .await;
+        assert_eq!(s, 200);
+        let on = format!("{p}/environments/development/on");
+        assert_eq!(call(&app, "POST", &on, "*:*.adm", "").await.0, 200);
+        let enabled = |peer: &'static str, xff: &'static str| {
+            let app = app.clone();
+            async move {
+                let mut req = Request::builder()
+                    .method("GET")
+                    .uri("/api/frontend")
+                    .header("authorization", "default:development.fe")
+                    .header("x-forwarded-for", xff)
+                    .body(Body::empty())
+                    .unwrap();
+                req.extensions_mut().insert(axum::extract::ConnectInfo(
+                    peer.parse::<std::net::SocketAddr>().unwrap(),
+                ));
+                let res = app.oneshot(req).await.unwrap();
+                let bytes = axum::body::to_bytes(res.into_body(), usize::MAX)
+                    .await
+                    .unwrap();
+                let body: Value = serde_json::from_slice(&bytes).unwrap();
+                body["toggles"].as_array().is_some_and(|t| !t.is_empty())
+            }
+        };
+        assert!(
+            enabled("10.0.0.1:5000", "198.51.100.7").await,
+            "trusted hop"
+        );
+        assert!(
+            enabled("10.0.0.1:5000", "6.6.6.6, 198.51.100.7, 10.0.0.9").await,
+            "right-most untrusted hop"
+        );
+        assert!(
+            !enabled("203.0.113.5:5000", "198.51.100.7").await,
+            "spoofed"
+        );
+        assert!(enabled("198.51.100.7:5000", "6.6.6.6").await, "direct peer");
+        ctx.shutdown.trigger();
     }
 
     #[tokio::test]
