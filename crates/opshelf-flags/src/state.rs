@@ -449,15 +449,15 @@ pub fn filter_body(
     let mut features = Vec::new();
     for f in &full.features {
         let project = f.project.as_deref().unwrap_or("default");
-        if let Some(ps) = &q.projects {
-            if !ps.contains(project) {
-                continue;
-            }
+        if let Some(ps) = &q.projects
+            && !ps.contains(project)
+        {
+            continue;
         }
-        if let Some(prefix) = &q.name_prefix {
-            if !f.name.starts_with(prefix.as_str()) {
-                continue;
-            }
+        if let Some(prefix) = &q.name_prefix
+            && !f.name.starts_with(prefix.as_str())
+        {
+            continue;
         }
         if !q.tags.is_empty() {
             let have = tags_of(&f.name);

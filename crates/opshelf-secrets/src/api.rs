@@ -254,15 +254,16 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(
+        if bytes[i] == b'%'
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(
                 std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
                 16,
-            ) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+            )
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;
@@ -325,15 +326,13 @@ pub async fn dispatch(vault: &Vault, req: Req) -> Result<Reply> {
     }
     let u = vault.require_unsealed()?;
     // Unauthenticated logins.
-    if let Some(rest) = path.strip_prefix("auth/") {
-        if let Some(m) = u.auth_mount_for(rest) {
-            if m.kind == "approle"
-                && rest.strip_prefix(&m.path) == Some("login")
-                && req.op == Op::Update
-            {
-                return approle::login(vault, &u, &m, &req.data).await;
-            }
-        }
+    if let Some(rest) = path.strip_prefix("auth/")
+        && let Some(m) = u.auth_mount_for(rest)
+        && m.kind == "approle"
+        && rest.strip_prefix(&m.path) == Some("login")
+        && req.op == Op::Update
+    {
+        return approle::login(vault, &u, &m, &req.data).await;
     }
     let Some(token) = req.token.as_deref() else {
         return Err(Error::PermissionDenied);
@@ -350,17 +349,17 @@ pub async fn dispatch(vault: &Vault, req: Req) -> Result<Reply> {
     } else {
         u.mount_for(&path)
     };
-    if op == Op::Update {
-        if let Some(m) = &mount {
-            let rest = path.strip_prefix(&m.path).unwrap_or("");
-            let exists = match (m.kind.as_str(), m.kv_version()) {
-                ("kv", 2) => kv::v2_exists(&u, m, rest).await?,
-                ("kv", _) => kv::v1_exists(&u, m, rest).await?,
-                _ => true,
-            };
-            if !exists {
-                op = Op::Create;
-            }
+    if op == Op::Update
+        && let Some(m) = &mount
+    {
+        let rest = path.strip_prefix(&m.path).unwrap_or("");
+        let exists = match (m.kind.as_str(), m.kv_version()) {
+            ("kv", 2) => kv::v2_exists(&u, m, rest).await?,
+            ("kv", _) => kv::v1_exists(&u, m, rest).await?,
+            _ => true,
+        };
+        if !exists {
+            op = Op::Create;
         }
     }
     let sudo = needs_sudo(&path);

@@ -176,12 +176,13 @@ pub(crate) async fn start_service(
     );
     if config.dev {
         dev_setup(&vault).await?;
-    } else if let Some(path) = &config.unseal_key_file {
-        if vault.seal_config().await?.is_some() && path.exists() {
-            let key = read_key_file(path)?;
-            vault.unseal_with_key(&key).await?;
-            tracing::info!(path = %path.display(), "secrets: auto-unsealed from key file");
-        }
+    } else if let Some(path) = &config.unseal_key_file
+        && vault.seal_config().await?.is_some()
+        && path.exists()
+    {
+        let key = read_key_file(path)?;
+        vault.unseal_with_key(&key).await?;
+        tracing::info!(path = %path.display(), "secrets: auto-unsealed from key file");
     }
     let sweeper = Arc::clone(&vault);
     ctx.tasks.spawn_every(
@@ -259,10 +260,10 @@ async fn dev_setup(vault: &vault::Vault) -> Result<(), Error> {
         vault.unseal_with_key(&key).await?;
     }
     let u = vault.require_unsealed()?;
-    if let Some(id) = config_token(vault) {
-        if tokens::lookup(&u, &id).await?.is_none() {
-            tokens::create_root(&u, Some(&id)).await?;
-        }
+    if let Some(id) = config_token(vault)
+        && tokens::lookup(&u, &id).await?.is_none()
+    {
+        tokens::create_root(&u, Some(&id)).await?;
     }
     tracing::warn!(
         "secrets: dev mode: initialised and unsealed, KV v2 at secret/; not for production"

@@ -28,7 +28,6 @@ use crate::policy::{self, Acl, Policy};
 use crate::tokens::TokenEntry;
 use crate::{Config, shamir, util};
 
-pub(crate) const NS: &str = "secrets";
 const SEAL_CONFIG: &str = "core/seal-config";
 const CLUSTER: &str = "core/cluster";
 const ROOT_KEY: &str = "core/root-key";

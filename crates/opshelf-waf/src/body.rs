@@ -452,31 +452,31 @@ pub fn xml_unescape(input: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
-        if input[i] == b'&' {
-            if let Some(end) = input[i..].iter().take(12).position(|&b| b == b';') {
-                let name = &input[i + 1..i + end];
-                let decoded: Option<Vec<u8>> = match name {
-                    b"lt" => Some(b"<".to_vec()),
-                    b"gt" => Some(b">".to_vec()),
-                    b"amp" => Some(b"&".to_vec()),
-                    b"quot" => Some(b"\"".to_vec()),
-                    b"apos" => Some(b"'".to_vec()),
-                    _ if name.first() == Some(&b'#') => {
-                        let s = String::from_utf8_lossy(&name[1..]);
-                        let n = match s.strip_prefix(['x', 'X']) {
-                            Some(h) => u32::from_str_radix(h, 16).ok(),
-                            None => s.parse::<u32>().ok(),
-                        };
-                        n.and_then(char::from_u32)
-                            .map(|c| c.to_string().into_bytes())
-                    }
-                    _ => None,
-                };
-                if let Some(d) = decoded {
-                    out.extend_from_slice(&d);
-                    i += end + 1;
-                    continue;
+        if input[i] == b'&'
+            && let Some(end) = input[i..].iter().take(12).position(|&b| b == b';')
+        {
+            let name = &input[i + 1..i + end];
+            let decoded: Option<Vec<u8>> = match name {
+                b"lt" => Some(b"<".to_vec()),
+                b"gt" => Some(b">".to_vec()),
+                b"amp" => Some(b"&".to_vec()),
+                b"quot" => Some(b"\"".to_vec()),
+                b"apos" => Some(b"'".to_vec()),
+                _ if name.first() == Some(&b'#') => {
+                    let s = String::from_utf8_lossy(&name[1..]);
+                    let n = match s.strip_prefix(['x', 'X']) {
+                        Some(h) => u32::from_str_radix(h, 16).ok(),
+                        None => s.parse::<u32>().ok(),
+                    };
+                    n.and_then(char::from_u32)
+                        .map(|c| c.to_string().into_bytes())
                 }
+                _ => None,
+            };
+            if let Some(d) = decoded {
+                out.extend_from_slice(&d);
+                i += end + 1;
+                continue;
             }
         }
         out.push(input[i]);

@@ -248,11 +248,11 @@ impl<'a> Transaction<'a> {
         self.set(Var::RequestUriRaw, uri);
         // Absolute-form targets: REQUEST_URI drops scheme and authority.
         let mut path_and_query = uri;
-        if let Some(pos) = uri.find("://") {
-            if uri[..pos].bytes().all(|b| b.is_ascii_alphabetic()) {
-                let rest = &uri[pos + 3..];
-                path_and_query = rest.find('/').map_or("/", |p| &rest[p..]);
-            }
+        if let Some(pos) = uri.find("://")
+            && uri[..pos].bytes().all(|b| b.is_ascii_alphabetic())
+        {
+            let rest = &uri[pos + 3..];
+            path_and_query = rest.find('/').map_or("/", |p| &rest[p..]);
         }
         self.set(Var::RequestUri, path_and_query);
         let (path, query) = match path_and_query.find('?') {
@@ -839,14 +839,14 @@ impl<'a> Transaction<'a> {
                     if let Some(col) = self.collections.get(&t.var) {
                         match &t.selector {
                             Selector::Key(k) => {
-                                if let Some((k, v)) = col.get_key_value(k) {
-                                    if !self.excluded(r, head, t.var, Some(k.as_bytes())) {
-                                        out.push(Item {
-                                            var: t.var,
-                                            key: Some(Cow::Borrowed(k.as_bytes())),
-                                            value: Cow::Borrowed(v),
-                                        });
-                                    }
+                                if let Some((k, v)) = col.get_key_value(k)
+                                    && !self.excluded(r, head, t.var, Some(k.as_bytes()))
+                                {
+                                    out.push(Item {
+                                        var: t.var,
+                                        key: Some(Cow::Borrowed(k.as_bytes())),
+                                        value: Cow::Borrowed(v),
+                                    });
                                 }
                             }
                             sel => {
@@ -924,25 +924,25 @@ impl<'a> Transaction<'a> {
                     value: Cow::Owned(b"0".to_vec()),
                 }),
                 Var::Rule => {
-                    if let (Selector::Key(k), Some((id, _))) = (&t.selector, self.current_rule) {
-                        if k == "id" {
-                            out.push(Item {
-                                var: t.var,
-                                key: Some(Cow::Borrowed(b"id")),
-                                value: Cow::Owned(id.to_string().into_bytes()),
-                            });
-                        }
+                    if let (Selector::Key(k), Some((id, _))) = (&t.selector, self.current_rule)
+                        && k == "id"
+                    {
+                        out.push(Item {
+                            var: t.var,
+                            key: Some(Cow::Borrowed(b"id")),
+                            value: Cow::Owned(id.to_string().into_bytes()),
+                        });
                     }
                 }
                 v => {
-                    if let Some(val) = self.scalars.get(&v) {
-                        if !self.excluded(r, head, v, None) {
-                            out.push(Item {
-                                var: v,
-                                key: None,
-                                value: Cow::Borrowed(val),
-                            });
-                        }
+                    if let Some(val) = self.scalars.get(&v)
+                        && !self.excluded(r, head, v, None)
+                    {
+                        out.push(Item {
+                            var: v,
+                            key: None,
+                            value: Cow::Borrowed(val),
+                        });
                     }
                 }
             }

@@ -448,29 +448,29 @@ fn backend(req: &Request, body: &[u8]) -> (Response, Vec<u8>) {
     let mut out = b"<html><body>ok</body></html>".to_vec();
     let path = req.uri.split('?').next().unwrap_or("");
     let mut ct = "text/html".to_owned();
-    if path == "/reflect" {
-        if let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) {
-            if let Some(s) = v.get("status").and_then(serde_json::Value::as_u64) {
-                resp.status = u16::try_from(s).unwrap_or(200);
-            }
-            if let Some(h) = v.get("headers").and_then(serde_json::Value::as_object) {
-                for (k, val) in h {
-                    let val = val.as_str().map_or_else(|| val.to_string(), str::to_owned);
-                    if k.eq_ignore_ascii_case("content-type") {
-                        ct.clone_from(&val);
-                    } else {
-                        resp.headers.push((k.clone(), val.into_bytes()));
-                    }
+    if path == "/reflect"
+        && let Ok(v) = serde_json::from_slice::<serde_json::Value>(body)
+    {
+        if let Some(s) = v.get("status").and_then(serde_json::Value::as_u64) {
+            resp.status = u16::try_from(s).unwrap_or(200);
+        }
+        if let Some(h) = v.get("headers").and_then(serde_json::Value::as_object) {
+            for (k, val) in h {
+                let val = val.as_str().map_or_else(|| val.to_string(), str::to_owned);
+                if k.eq_ignore_ascii_case("content-type") {
+                    ct.clone_from(&val);
+                } else {
+                    resp.headers.push((k.clone(), val.into_bytes()));
                 }
             }
-            if let Some(b) = v.get("body").and_then(serde_json::Value::as_str) {
-                out = b.as_bytes().to_vec();
-            }
-            if let Some(b) = v.get("encodedBody").and_then(serde_json::Value::as_str) {
-                out = base64::engine::general_purpose::STANDARD
-                    .decode(b)
-                    .unwrap_or_default();
-            }
+        }
+        if let Some(b) = v.get("body").and_then(serde_json::Value::as_str) {
+            out = b.as_bytes().to_vec();
+        }
+        if let Some(b) = v.get("encodedBody").and_then(serde_json::Value::as_str) {
+            out = base64::engine::general_purpose::STANDARD
+                .decode(b)
+                .unwrap_or_default();
         }
     }
     resp.headers.push(("Content-Type".into(), ct.into_bytes()));

@@ -181,10 +181,10 @@ impl Config {
                 ));
             }
         }
-        if let Some(u) = &self.upstream {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(ConfigError::new("upstream", "an http:// or https:// URL"));
-            }
+        if let Some(u) = &self.upstream
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            return Err(ConfigError::new("upstream", "an http:// or https:// URL"));
         }
         if self.enabled && self.upstream.is_some() && self.rules_dir.is_none() {
             return Err(ConfigError::new(

@@ -67,16 +67,18 @@ pub fn translate_pcre(pattern: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'\\' && i + 1 < bytes.len() {
-            if bytes[i + 1] == b'x' && i + 2 < bytes.len() && bytes[i + 2] == b'{' {
-                if let Some(end) = pattern[i + 3..].find('}') {
-                    let hex = &pattern[i + 3..i + 3 + end];
-                    if let Ok(v) = u32::from_str_radix(hex, 16) {
-                        if v <= 0xff {
-                            out.push_str(&format!("\\x{v:02x}"));
-                            i += 4 + end;
-                            continue;
-                        }
-                    }
+            if bytes[i + 1] == b'x'
+                && i + 2 < bytes.len()
+                && bytes[i + 2] == b'{'
+                && let Some(end) = pattern[i + 3..].find('}')
+            {
+                let hex = &pattern[i + 3..i + 3 + end];
+                if let Ok(v) = u32::from_str_radix(hex, 16)
+                    && v <= 0xff
+                {
+                    out.push_str(&format!("\\x{v:02x}"));
+                    i += 4 + end;
+                    continue;
                 }
             }
             out.push(bytes[i] as char);
@@ -503,11 +505,9 @@ impl Operator {
             OpKind::StrMatch(a) | OpKind::Contains(a) => {
                 let p = arg(a);
                 let hit = find(input, &p).is_some();
-                if hit {
-                    if let Some(caps) = captures {
-                        caps.clear();
-                        caps.push(p);
-                    }
+                if hit && let Some(caps) = captures {
+                    caps.clear();
+                    caps.push(p);
                 }
                 hit
             }

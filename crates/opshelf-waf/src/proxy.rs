@@ -519,14 +519,13 @@ pub async fn handle(
     // HTTP/2 (over TLS, by ALPN) carries the host in `:authority` and an absolute URI: give
     // the rules and the upstream what an HTTP/1.1 request line and Host header would say,
     // as nginx does.
-    if !parts.headers.contains_key(header::HOST) {
-        if let Some(v) = parts
+    if !parts.headers.contains_key(header::HOST)
+        && let Some(v) = parts
             .uri
             .authority()
             .and_then(|a| header::HeaderValue::from_str(a.as_str()).ok())
-        {
-            parts.headers.insert(header::HOST, v);
-        }
+    {
+        parts.headers.insert(header::HOST, v);
     }
     let n = p.counter.fetch_add(1, Ordering::Relaxed);
     let ereq = WafRequest {

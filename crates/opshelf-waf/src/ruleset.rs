@@ -501,14 +501,14 @@ impl Loader {
     }
 
     pub fn finish(mut self) -> Result<RuleSet, ParseError> {
-        if let Some((p, i)) = self.open_chain {
-            if let Some(Entry::Rule(r)) = self.set.phases[p].get(i) {
-                return Err(ParseError::new(
-                    &r.location,
-                    format!("id:{}", r.id()),
-                    "the last rule of a chain has `chain`",
-                ));
-            }
+        if let Some((p, i)) = self.open_chain
+            && let Some(Entry::Rule(r)) = self.set.phases[p].get(i)
+        {
+            return Err(ParseError::new(
+                &r.location,
+                format!("id:{}", r.id()),
+                "the last rule of a chain has `chain`",
+            ));
         }
         for (i, d) in self.defaults.iter().enumerate() {
             self.set.block[i] = d.as_ref().and_then(|d| d.disruptive);
@@ -789,10 +789,10 @@ impl Loader {
             let id = self.chain_id(&t);
             for phase in &mut self.set.phases {
                 for e in phase.iter_mut() {
-                    if let Entry::Rule(r) = e {
-                        if in_ranges(ids, r.id()) {
-                            r.actions.transform_chain = id;
-                        }
+                    if let Entry::Rule(r) = e
+                        && in_ranges(ids, r.id())
+                    {
+                        r.actions.transform_chain = id;
                     }
                 }
             }
@@ -807,11 +807,11 @@ impl Loader {
     ) {
         for phase in &mut self.set.phases {
             for e in phase.iter_mut() {
-                if let Entry::Rule(r) = e {
-                    if pred(r) {
-                        r.targets.extend(targets.iter().cloned());
-                        r.exclusions.extend(exclusions.iter().cloned());
-                    }
+                if let Entry::Rule(r) = e
+                    && pred(r)
+                {
+                    r.targets.extend(targets.iter().cloned());
+                    r.exclusions.extend(exclusions.iter().cloned());
                 }
             }
         }

@@ -320,14 +320,14 @@ pub(crate) fn parse_section<T: serde::de::DeserializeOwned>(
             Ok(c) => return Ok(c),
             Err(e) => {
                 let key = e.path().to_string();
-                if let Some(raw) = retry_as_string(&key).filter(|_| retried.len() < 16) {
-                    if retried.insert(key.clone()) {
-                        if let toml::Value::Table(t) = &mut value {
-                            let parts: Vec<String> = key.split('.').map(str::to_owned).collect();
-                            set_key(t, &parts, toml::Value::String(raw));
-                        }
-                        continue;
+                if let Some(raw) = retry_as_string(&key).filter(|_| retried.len() < 16)
+                    && retried.insert(key.clone())
+                {
+                    if let toml::Value::Table(t) = &mut value {
+                        let parts: Vec<String> = key.split('.').map(str::to_owned).collect();
+                        set_key(t, &parts, toml::Value::String(raw));
                     }
+                    continue;
                 }
                 return Err((key, e.into_inner().to_string()));
             }

@@ -293,12 +293,12 @@ impl Drop for Permit {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         c.total = c.total.saturating_sub(1);
-        if self.gate.per_ip > 0 {
-            if let Some(n) = c.by_ip.get_mut(&self.ip) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    c.by_ip.remove(&self.ip);
-                }
+        if self.gate.per_ip > 0
+            && let Some(n) = c.by_ip.get_mut(&self.ip)
+        {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                c.by_ip.remove(&self.ip);
             }
         }
     }

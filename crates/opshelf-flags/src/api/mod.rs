@@ -318,10 +318,10 @@ pub fn context_from_json(v: &Value) -> EvalContext {
         "currentTime",
         "remoteAddress",
     ] {
-        if let Some(s) = ctx.properties.remove(key) {
-            if field_of(&ctx, key).is_none() {
-                set_field(&mut ctx, key, s);
-            }
+        if let Some(s) = ctx.properties.remove(key)
+            && field_of(&ctx, key).is_none()
+        {
+            set_field(&mut ctx, key, s);
         }
     }
     ctx

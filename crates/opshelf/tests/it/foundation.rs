@@ -142,18 +142,18 @@ fn no_config_at_all_starts_on_defaults_within_a_second_and_says_what_to_do() {
     let ready = rt.block_on(async {
         let client = reqwest::Client::new();
         while started.elapsed() < Duration::from_secs(5) {
-            if let Ok(r) = client.get("http://127.0.0.1:9464/status").send().await {
-                if let Ok(v) = r.json::<serde_json::Value>().await {
-                    let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
-                    if !caps.is_empty() && caps.iter().all(|c| c["state"] != "starting") {
-                        let elapsed = started.elapsed();
-                        let r = client
-                            .get("http://127.0.0.1:9464/readyz")
-                            .send()
-                            .await
-                            .ok()?;
-                        return Some((elapsed, r.status(), r.text().await.ok()?));
-                    }
+            if let Ok(r) = client.get("http://127.0.0.1:9464/status").send().await
+                && let Ok(v) = r.json::<serde_json::Value>().await
+            {
+                let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
+                if !caps.is_empty() && caps.iter().all(|c| c["state"] != "starting") {
+                    let elapsed = started.elapsed();
+                    let r = client
+                        .get("http://127.0.0.1:9464/readyz")
+                        .send()
+                        .await
+                        .ok()?;
+                    return Some((elapsed, r.status(), r.text().await.ok()?));
                 }
             }
             tokio::time::sleep(Duration::from_millis(10)).await;

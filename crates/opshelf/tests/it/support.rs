@@ -129,18 +129,18 @@ impl Server {
             // Started = every capability has left "starting" (a sealed vault is started but
             // not ready, so /readyz is not the test); its listeners are in /status by then.
             let admin = self.addrs.get("admin").cloned().expect("admin address");
-            if let Ok(r) = reqwest::get(format!("http://{admin}/status")).await {
-                if let Ok(v) = r.json::<serde_json::Value>().await {
-                    let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
-                    if caps.iter().all(|c| c["state"] != "starting") {
-                        for l in v["listeners"].as_array().into_iter().flatten() {
-                            if let (Some(n), Some(a)) = (l["name"].as_str(), l["addr"].as_str()) {
-                                self.addrs.insert(n.to_owned(), a.to_owned());
-                            }
+            if let Ok(r) = reqwest::get(format!("http://{admin}/status")).await
+                && let Ok(v) = r.json::<serde_json::Value>().await
+            {
+                let caps = v["capabilities"].as_array().cloned().unwrap_or_default();
+                if caps.iter().all(|c| c["state"] != "starting") {
+                    for l in v["listeners"].as_array().into_iter().flatten() {
+                        if let (Some(n), Some(a)) = (l["name"].as_str(), l["addr"].as_str()) {
+                            self.addrs.insert(n.to_owned(), a.to_owned());
                         }
-                        self.drain();
-                        return;
                     }
+                    self.drain();
+                    return;
                 }
             }
             assert!(
