@@ -202,6 +202,24 @@ pub(crate) async fn start_service(
         },
         || async {},
     );
+    // SIGHUP: file audit devices reopen their files (logrotate's rename-then-HUP), as
+    // Vault's file device does.
+    let hup = Arc::clone(&vault);
+    let mut reload = ctx.reload.clone();
+    let shutdown = ctx.shutdown.clone();
+    ctx.tasks.spawn("audit-reopen", async move {
+        loop {
+            tokio::select! {
+                () = shutdown.wait() => break,
+                () = reload.changed() => {
+                    if let Some(u) = hup.unsealed() {
+                        let devices = vault::read(&u.audit).clone();
+                        audit::reopen_all(&devices).await;
+                    }
+                }
+            }
+        }
+    });
     Ok((api::router(Arc::clone(&vault)), vault))
 }
 
