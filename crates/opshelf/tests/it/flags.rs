@@ -37,9 +37,7 @@ async fn start(dir: Option<tempfile::TempDir>) -> Server {
 }
 
 fn shared(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/unleash-spec")
-        .join(rel)
+    opshelf_core::testing::shared(&format!("unleash-spec/{rel}"))
 }
 
 struct Api {
@@ -670,4 +668,32 @@ async fn flags_cli_import_then_export_round_trips_without_a_server() {
         .output()
         .unwrap();
     assert!(!out.status.success());
+}
+
+#[tokio::test]
+async fn flags_usage_posted_just_before_sigterm_is_stored_by_the_final_flush() {
+    // The periodic flush is an hour away: only the flush at shutdown can store this.
+    let srv = Server::start_with(
+        &format!("{}metrics_flush_secs = 3600\n", config()),
+        Options {
+            env: vec![("INIT_CLIENT_API_TOKENS".to_owned(), DEV.to_owned())],
+            ..Options::default()
+        },
+    )
+    .await;
+    let api = Api::new(&srv);
+    let m = json!({"appName": "last-words", "instanceId": "i1",
+        "bucket": {"start": "2026-11-28T08:34:46.842Z", "stop": "2026-11-28T08:34:48.383Z",
+        "toggles": {"checkout": {"yes": 7, "no": 2, "variants": {}}}}});
+    assert_eq!(api.post("/api/client/metrics", DEV, m).await.0, 202);
+    let (status, dir) = srv.stop();
+    assert!(status.success(), "{status}");
+    let srv = start(Some(dir)).await;
+    let api = Api::new(&srv);
+    let (_, u) = api
+        .get("/api/admin/client-metrics/features/checkout", ADMIN)
+        .await;
+    assert_eq!(u["data"][0]["appName"], "last-words", "{u}");
+    assert_eq!(u["data"][0]["yes"], 7);
+    assert_eq!(u["data"][0]["no"], 2);
 }

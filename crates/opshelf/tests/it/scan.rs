@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 use crate::support;
 
 fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+    opshelf_core::testing::shared("scan").join("..")
 }
 
 fn opshelf(data_dir: &Path, cwd: &Path, args: &[&str]) -> Output {

@@ -10,7 +10,7 @@ fn repo_root() -> PathBuf {
 }
 
 fn crs() -> PathBuf {
-    repo_root().join("../shared/crs")
+    opshelf_core::testing::shared("crs")
 }
 
 /// The CRS v4 regression suite through `opshelf waf ftw`, with the documented exclusions.
@@ -451,8 +451,16 @@ async fn length_upstream() -> String {
         .await
         .expect("bind upstream");
     let addr = listener.local_addr().expect("addr");
-    let app = axum::Router::new()
-        .fallback(|body: axum::body::Bytes| async move { body.len().to_string() });
+    // Counts the bytes as they stream in (no body limit: the test sends 20 MB).
+    let app = axum::Router::new().fallback(|body: axum::body::Body| async move {
+        use http_body_util::BodyExt as _;
+        let mut body = body;
+        let mut n = 0usize;
+        while let Some(Ok(frame)) = body.frame().await {
+            n += frame.data_ref().map_or(0, |d| d.len());
+        }
+        n.to_string()
+    });
     tokio::spawn(async move { axum::serve(listener, app).await });
     format!("http://{addr}")
 }
@@ -497,10 +505,11 @@ async fn waf_bodies_past_the_inspection_limit() {
 
     let srv = start("ProcessPartial").await;
     let base = srv.url("waf");
-    let big = filler(1_000_000);
+    // 20 MB: past the inspection limit and past any core body limit; it streams through.
+    let big = filler(20_000_000);
     assert_eq!(
         post(base.clone(), big).await,
-        (200, "1000000".to_owned()),
+        (200, "20000000".to_owned()),
         "the whole body reaches the upstream"
     );
     assert_eq!(
