@@ -457,7 +457,7 @@ async fn length_upstream() -> String {
         let mut body = body;
         let mut n = 0usize;
         while let Some(Ok(frame)) = body.frame().await {
-            n += frame.data_ref().map_or(0, |d| d.len());
+            n += frame.data_ref().map_or(0, axum::body::Bytes::len);
         }
         n.to_string()
     });
