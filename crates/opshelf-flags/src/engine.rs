@@ -130,18 +130,6 @@ impl Engine {
         (Self { state, flags }, warnings)
     }
 
-    /// Number of flags.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.flags.len()
-    }
-
-    /// Whether there are no flags.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.flags.is_empty()
-    }
-
     /// Evaluate every flag whose project `project_allowed` accepts, in name order.
     pub fn evaluate_all(
         &self,

@@ -6,15 +6,15 @@
 //! state lives in opshelf storage ([`store`]) and is compiled into an immutable snapshot
 //! that is swapped atomically on every change.
 
-pub mod api;
+pub(crate) mod api;
 mod capability;
-pub mod engine;
+pub(crate) mod engine;
 pub mod error;
-pub mod import;
-pub mod model;
-pub mod state;
-pub mod store;
-pub mod usage;
+pub(crate) mod import;
+pub(crate) mod model;
+pub(crate) mod state;
+pub(crate) mod store;
+pub(crate) mod usage;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -223,8 +223,6 @@ pub struct FrontendVariant {
 #[serde(rename_all = "camelCase")]
 pub struct MetricsBody {
     pub app_name: String,
-    #[serde(default)]
-    pub instance_id: Option<String>,
     pub bucket: MetricsBucket,
 }
 

@@ -30,9 +30,6 @@ use crate::state::{
     ClientQuery, Event, EventDraft, MetaState, State, Token, Write, event_key, filter_body,
 };
 
-/// The storage namespace.
-pub const NS: &str = "flags";
-
 /// The revision record; every change checks and moves it in its transaction.
 const META_KEY: &str = "state/meta";
 

@@ -74,8 +74,6 @@ pub enum Reply {
     Flat(StatusCode, Value),
     /// no body
     NoContent,
-    /// a status without a body (HEAD)
-    Status(StatusCode),
     /// an error (lets engines return 404-for-empty-list through the same path)
     Err(Error),
 }
@@ -138,7 +136,6 @@ pub fn render(reply: Result<Reply>) -> Response {
         }
         Ok(Reply::Flat(s, body)) => json_response(s, &body),
         Ok(Reply::NoContent) => StatusCode::NO_CONTENT.into_response(),
-        Ok(Reply::Status(s)) => s.into_response(),
     }
 }
 
@@ -436,7 +433,6 @@ fn reply_preview(reply: &Reply) -> (u16, Option<Value>) {
         Reply::Auth(a) => (200, Some(envelope(Value::Null, a.clone()))),
         Reply::Flat(s, b) => (s.as_u16(), Some(b.clone())),
         Reply::NoContent => (204, None),
-        Reply::Status(s) => (s.as_u16(), None),
         Reply::Err(e) => (e.code().status().as_u16(), None),
     }
 }

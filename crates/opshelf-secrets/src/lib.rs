@@ -8,19 +8,19 @@
 //! barrier, mounts, policy store) → engines `kv`, `tokens`, `approle`; pure code in
 //! `shamir`, `barrier`, `policy`, `util`.
 
-pub mod api;
-pub mod approle;
-pub mod audit;
-pub mod barrier;
+pub(crate) mod api;
+pub(crate) mod approle;
+pub(crate) mod audit;
+pub(crate) mod barrier;
 mod capability;
 pub mod error;
-pub mod kv;
-pub mod policy;
-pub mod shamir;
-pub mod tokens;
-pub mod transit;
-pub mod util;
-pub mod vault;
+pub(crate) mod kv;
+pub(crate) mod policy;
+pub(crate) mod shamir;
+pub(crate) mod tokens;
+pub(crate) mod transit;
+pub(crate) mod util;
+pub(crate) mod vault;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

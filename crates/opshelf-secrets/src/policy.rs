@@ -354,7 +354,9 @@ impl Acl {
         }
     }
 
-    /// Whether `needed` (any of its bits) is granted on `path`, plus sudo when `sudo`.
+    /// Whether `needed` (any of its bits) is granted on `path`, plus sudo when `sudo` (the
+    /// tests' shorthand; the request path reads `capabilities` itself).
+    #[cfg(test)]
     #[must_use]
     pub fn allows(&self, path: &str, needed: u16, sudo: bool) -> bool {
         let caps = self.capabilities(path);

@@ -165,12 +165,6 @@ pub fn as_int_list(v: Option<&Value>) -> Option<Vec<i64>> {
     }
 }
 
-/// A string field, or `None` when absent or not a string.
-#[must_use]
-pub fn as_str(v: Option<&Value>) -> Option<&str> {
-    v.and_then(Value::as_str)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

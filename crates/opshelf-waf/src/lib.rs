@@ -7,16 +7,16 @@
 
 pub mod body;
 mod capability;
-pub mod engine;
+pub(crate) mod engine;
 pub mod ftw;
-pub mod macros;
-pub mod operator;
-pub mod proxy;
-pub mod rule;
-pub mod ruleset;
-pub mod seclang;
+pub(crate) mod macros;
+pub(crate) mod operator;
+pub(crate) mod proxy;
+pub(crate) mod rule;
+pub(crate) mod ruleset;
+pub(crate) mod seclang;
 pub mod transform;
-pub mod variable;
+pub(crate) mod variable;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

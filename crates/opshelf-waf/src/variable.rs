@@ -4,8 +4,9 @@ use regex::bytes::Regex;
 
 macro_rules! vars {
     ($($v:ident => $s:literal),* $(,)?) => {
-        /// A SecLang variable or collection.
+        /// A SecLang variable or collection (variants spell SecLang's own names).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[allow(clippy::enum_variant_names)]
         pub enum Var { $($v),* }
         impl Var {
             pub fn from_name(name: &str) -> Option<Self> {

@@ -46,13 +46,13 @@ pub use environments::{
     create_environment, delete_environment, environment_off, environment_on, get_environment,
     list_environments, update_environment,
 };
-pub use events::{EventsQuery, feature_events, list_events};
+pub use events::{feature_events, list_events};
 pub use feature_environments::{feature_off, feature_on, get_feature_env};
 pub use features::{
     create_feature, get_feature, list_all_features, list_features, patch_feature, stale_off,
     stale_on, update_feature,
 };
-pub use import_export::{ImportQuery, export, import};
+pub use import_export::{export, import};
 pub use metrics::{feature_usage, list_applications};
 pub use projects::{create_project, delete_project, get_project, list_projects, update_project};
 pub use segments::{create_segment, delete_segment, get_segment, list_segments, update_segment};
