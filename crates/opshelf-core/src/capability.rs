@@ -68,6 +68,12 @@ pub trait Capability: Send + Sync + 'static {
     /// no status and starts nothing).
     fn enabled(config: &Self::Config) -> bool;
 
+    /// What `/status` says of it when [`Capability::enabled`] is false: how to switch it on.
+    fn disabled_summary(config: &Self::Config) -> String {
+        let _ = config;
+        format!("disabled: set [{}] enabled = true to start it", Self::NAME)
+    }
+
     /// Build the service: a router for each listener it declared, and its status source.
     /// Background work goes through `ctx.tasks`, so `serve` can await it at shutdown.
     fn start(

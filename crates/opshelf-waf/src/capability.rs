@@ -25,6 +25,16 @@ impl Capability for Waf {
         config.enabled && config.upstream.is_some()
     }
 
+    fn disabled_summary(config: &Config) -> String {
+        if config.enabled {
+            "not started: nothing to protect yet; set [waf] upstream (and rules_dir, the CRS \
+             rules/ directory) to start the proxy"
+                .to_owned()
+        } else {
+            "disabled: set [waf] enabled = true and an upstream to start the proxy".to_owned()
+        }
+    }
+
     fn listeners(config: &Config) -> Vec<ListenerSpec> {
         // No core body limit: the proxy reads a body up to the inspection limit
         // (SecRequestBodyLimit) and streams the rest or answers 413 itself.
@@ -66,5 +76,23 @@ impl crate::proxy::Proxy {
             .fact("requests", status.requests)
             .fact("blocked", status.blocked)
             .fact("last_reload_error", status.last_reload_error)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_an_upstream_it_does_not_start_and_says_what_is_missing() {
+        let c = Config::default();
+        assert!(!Waf::enabled(&c));
+        assert!(Waf::disabled_summary(&c).contains("set [waf] upstream"));
+        let c = Config {
+            upstream: Some("http://127.0.0.1:3000".to_owned()),
+            ..Config::default()
+        };
+        assert!(Waf::enabled(&c));
+        assert_eq!(Waf::listeners(&c)[0].key, "waf.listen");
     }
 }

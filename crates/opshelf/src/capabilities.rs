@@ -98,6 +98,7 @@ pub trait Registered: Send + Sync {
     fn apply_env(&self, section: &mut dyn Section, env: &Env) -> Result<(), EnvError>;
     fn validate(&self, section: &dyn Section) -> Result<(), ConfigError>;
     fn enabled(&self, section: &dyn Section) -> bool;
+    fn disabled_summary(&self, section: &dyn Section) -> String;
     fn listeners(&self, section: &dyn Section) -> Vec<ListenerSpec>;
     fn start(&self, section: &dyn Section, ctx: Context) -> StartFuture;
 }
@@ -143,6 +144,9 @@ impl<C: Capability> Registered for Entry<C> {
     }
     fn enabled(&self, section: &dyn Section) -> bool {
         C::enabled(Self::get(section))
+    }
+    fn disabled_summary(&self, section: &dyn Section) -> String {
+        C::disabled_summary(Self::get(section))
     }
     fn listeners(&self, section: &dyn Section) -> Vec<ListenerSpec> {
         C::listeners(Self::get(section))

@@ -138,14 +138,10 @@ impl Running {
         let board = StatusBoard::default();
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         for c in registry.iter() {
-            let enabled = config
-                .sections
-                .get(c.name())
-                .is_some_and(|s| c.enabled(s.as_ref()));
-            if enabled {
-                board.starting(c.name());
-            } else {
-                board.disabled(c.name(), format!("disabled: see [{}] enabled", c.name()));
+            match config.sections.get(c.name()) {
+                Some(s) if c.enabled(s.as_ref()) => board.starting(c.name()),
+                Some(s) => board.disabled(c.name(), c.disabled_summary(s.as_ref())),
+                None => board.disabled(c.name(), "disabled"),
             }
         }
 
