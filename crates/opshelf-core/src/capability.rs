@@ -146,7 +146,7 @@ impl ListenerSpec {
 /// How the core renders the errors it answers itself on a listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ErrorStyle {
-    /// `{"errors": ["..."]}` (Vault's envelope, also fine for Unleash and Jaeger clients).
+    /// opshelf's JSON envelope, `{"error": {"code": "...", "message": "..."}}` (`error::envelope`).
     #[default]
     Json,
     /// `text/plain` (a reverse proxy: the upstream's clients expect no JSON from us).
