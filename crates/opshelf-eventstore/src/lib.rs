@@ -8,8 +8,8 @@
 //!   `lookup_token`, `query_stream`, `flush`, `run_maintenance`, `stats`, `close`. Owns two
 //!   threads: the WAL writer (group commit: the queued batches are written and fsynced once,
 //!   then inserted into the head, then acknowledged through oneshot channels — callers never
-//!   block a runtime thread) and the maintenance thread (frozen head → blocks, compaction,
-//!   retention).
+//!   block a runtime thread) and the maintenance thread, whose work is `maintenance.rs`
+//!   (frozen head → blocks, compaction, retention).
 //! - `wal.rs` — segments of `len | crc32 | payload` frames; replay cuts a torn tail.
 //! - `head.rs` — acknowledged records not yet in a block, per stream, in 64 KiB chunks.
 //! - `block.rs` — block files: zstd chunks of one stream each, a bloom filter per chunk,
@@ -67,6 +67,7 @@ mod error;
 mod head;
 mod limits;
 mod location;
+mod maintenance;
 mod model;
 mod query;
 mod store;
