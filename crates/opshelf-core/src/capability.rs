@@ -22,6 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::Context;
 use crate::config::ConfigError;
 use crate::http::Limits;
+use crate::logsink::LogSink;
 use crate::status::StatusSource;
 use crate::tls::TlsFiles;
 
@@ -161,6 +162,8 @@ pub struct Started {
     pub routers: BTreeMap<&'static str, Router>,
     /// Where `/status` reads this capability's health.
     pub status: Arc<dyn StatusSource>,
+    /// The sink this capability offers for other capabilities' log records, if it stores logs.
+    pub log_sink: Option<Arc<dyn LogSink>>,
 }
 
 impl fmt::Debug for Started {
@@ -178,6 +181,7 @@ impl Started {
         Self {
             routers: BTreeMap::new(),
             status,
+            log_sink: None,
         }
     }
 
@@ -185,6 +189,14 @@ impl Started {
     #[must_use]
     pub fn with_router(mut self, listener: &'static str, router: Router) -> Self {
         self.routers.insert(listener, router);
+        self
+    }
+
+    /// Offer `sink` to the other capabilities (the binary puts it into every
+    /// [`Context::logs`](crate::Context::logs)).
+    #[must_use]
+    pub fn with_log_sink(mut self, sink: Arc<dyn LogSink>) -> Self {
+        self.log_sink = Some(sink);
         self
     }
 }

@@ -13,6 +13,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod jsonl;
+pub mod logsink;
 pub mod metrics;
 pub mod shutdown;
 pub mod status;
@@ -26,6 +27,7 @@ pub mod token;
 use std::path::PathBuf;
 
 pub use capability::{Capability, Env, EnvError, ErrorStyle, ListenerSpec, StartError, Started};
+pub use logsink::{LogSink, LogSinkSlot};
 pub use metrics::Metrics;
 pub use shutdown::Shutdown;
 pub use status::{Health, Report, StatusSource};
@@ -50,6 +52,8 @@ pub struct Context {
     pub tasks: Tasks,
     /// SIGHUP: reload rules, certificates, reopen log files.
     pub reload: Reload,
+    /// Where to hand log records (the logs capability's sink, when one is enabled).
+    pub logs: LogSinkSlot,
 }
 
 impl std::fmt::Debug for Context {
@@ -72,6 +76,7 @@ impl Context {
         metrics: &Metrics,
         tasks: &Tasks,
         reload: &Reload,
+        logs: &LogSinkSlot,
     ) -> Self {
         Self {
             name,
@@ -81,6 +86,7 @@ impl Context {
             shutdown: tasks.shutdown().clone(),
             tasks: tasks.for_owner(name),
             reload: reload.clone(),
+            logs: logs.clone(),
         }
     }
 }

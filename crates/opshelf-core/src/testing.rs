@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::{Context, Metrics, Reload, Shutdown, Tasks, storage, token};
+use crate::{Context, LogSinkSlot, Metrics, Reload, Shutdown, Tasks, storage, token};
 
 impl Context {
     /// A context for tests: private in-memory SQLite and a fresh directory under the
@@ -24,6 +24,7 @@ impl Context {
             &Metrics::new(),
             &tasks,
             &Reload::new(),
+            &LogSinkSlot::default(),
         )
     }
 

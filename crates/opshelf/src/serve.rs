@@ -15,7 +15,9 @@ use anyhow::Context as _;
 use opshelf_core::admin::AdminState;
 use opshelf_core::http::{Limits, ServeOptions, serve, with_layers};
 use opshelf_core::status::{ListenerInfo, StatusBoard};
-use opshelf_core::{Context, ErrorStyle, ListenerSpec, Metrics, Reload, Shutdown, Tasks};
+use opshelf_core::{
+    Context, ErrorStyle, ListenerSpec, LogSinkSlot, Metrics, Reload, Shutdown, Tasks,
+};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -135,6 +137,9 @@ impl Running {
         let shutdown = Shutdown::new();
         let tasks = Tasks::new(shutdown.clone());
         let reload = Reload::new();
+        // One slot for the log sink: the capability that stores logs fills it at start, the
+        // others (OTLP logs, WAF events) read it per batch.
+        let log_sink = LogSinkSlot::default();
         let board = StatusBoard::default();
         let grace = Duration::from_secs(config.server.shutdown_grace_secs);
         for c in registry.iter() {
@@ -195,6 +200,7 @@ impl Running {
                 &metrics,
                 &tasks,
                 &reload,
+                &log_sink,
             );
             let mut out = match c.start(section.as_ref(), ctx).await {
                 Ok(out) => out,
@@ -244,6 +250,9 @@ impl Running {
                     shutdown.clone(),
                     metrics.clone(),
                 ));
+            }
+            if let Some(sink) = out.log_sink.take() {
+                log_sink.set(sink);
             }
             board.started(c.name(), out.status);
         }
