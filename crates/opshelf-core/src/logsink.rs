@@ -134,12 +134,18 @@ impl LogSinkSlot {
     /// The sink, if a capability provides one.
     #[must_use]
     pub fn get(&self) -> Option<Arc<dyn LogSink>> {
-        self.0.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Put `sink` in the slot (the binary does this; a second call replaces the first).
     pub fn set(&self, sink: Arc<dyn LogSink>) {
-        *self.0.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sink);
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(sink);
     }
 }
 
