@@ -27,7 +27,7 @@ pub mod token;
 use std::path::PathBuf;
 
 pub use capability::{Capability, Env, EnvError, ErrorStyle, ListenerSpec, StartError, Started};
-pub use logsink::{LogSink, LogSinkSlot};
+pub use logsink::{LogForwarder, LogSink, LogSinkSlot};
 pub use metrics::Metrics;
 pub use shutdown::Shutdown;
 pub use status::{Health, Report, StatusSource};

@@ -17,6 +17,11 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use tokio::sync::mpsc;
+
+use crate::{Metrics, Tasks};
 
 /// A key and a value, both strings (attribute values are rendered by the producer: numbers
 /// and booleans as their text, arrays and maps as JSON).
@@ -149,6 +154,119 @@ impl LogSinkSlot {
     }
 }
 
+/// How many entries a [`LogForwarder`] queues before it drops (and counts) new ones.
+const FORWARD_QUEUE: usize = 4096;
+/// The most entries in one push.
+const FORWARD_BATCH: usize = 1000;
+
+/// Hands the entries of one stream to the slot's sink in the background, for a producer that
+/// must never wait for the log store (the WAF answering a request). [`LogForwarder::send`]
+/// does not block: when the queue is full the entry is dropped and counted. A task collects
+/// what is queued (up to 1,000 entries, at least every second) and pushes it. Every entry
+/// ends in `<prefix>log_events_total{outcome}` as `stored`, `rejected`, `queue_full`,
+/// `no_logs_capability` or `failed`, so a gap is visible on `/metrics`.
+#[derive(Clone, Debug)]
+pub struct LogForwarder {
+    tx: mpsc::Sender<LogEntry>,
+    events: Family<Vec<(String, String)>, Counter>,
+}
+
+impl LogForwarder {
+    /// Start the forwarding task for the stream `labels`; its counter is registered on
+    /// `metrics` (a capability's scoped registry) as `log_events`.
+    #[must_use]
+    pub fn spawn(tasks: &Tasks, metrics: &Metrics, slot: LogSinkSlot, labels: Vec<Pair>) -> Self {
+        let (tx, rx) = mpsc::channel(FORWARD_QUEUE);
+        let events = Family::<Vec<(String, String)>, Counter>::default();
+        metrics.register(
+            "log_events",
+            "Log events handed to the logs capability, by outcome",
+            events.clone(),
+        );
+        let shutdown = tasks.shutdown().clone();
+        let counts = events.clone();
+        tasks.spawn("log-forwarder", async move {
+            forward(rx, slot, labels, counts, shutdown).await;
+        });
+        Self { tx, events }
+    }
+
+    /// Queue `entry`; never waits.
+    pub fn send(&self, entry: LogEntry) {
+        if self.tx.try_send(entry).is_err() {
+            count(&self.events, "queue_full", 1);
+        }
+    }
+}
+
+fn count(events: &Family<Vec<(String, String)>, Counter>, outcome: &str, n: u64) {
+    if n > 0 {
+        events
+            .get_or_create(&vec![("outcome".to_owned(), outcome.to_owned())])
+            .inc_by(n);
+    }
+}
+
+async fn forward(
+    mut rx: mpsc::Receiver<LogEntry>,
+    slot: LogSinkSlot,
+    labels: Vec<Pair>,
+    events: Family<Vec<(String, String)>, Counter>,
+    shutdown: crate::Shutdown,
+) {
+    let mut batch = Vec::with_capacity(FORWARD_BATCH);
+    loop {
+        let stopping = tokio::select! {
+            n = rx.recv_many(&mut batch, FORWARD_BATCH) => n == 0,
+            () = shutdown.wait() => true,
+        };
+        if stopping {
+            // What is still queued goes out before the task ends (serve awaits it).
+            while let Ok(e) = rx.try_recv() {
+                batch.push(e);
+            }
+        } else if batch.len() < FORWARD_BATCH {
+            // Let a burst gather into one push, at most a second.
+            let deadline = tokio::time::sleep(Duration::from_secs(1));
+            tokio::pin!(deadline);
+            while batch.len() < FORWARD_BATCH {
+                let room = FORWARD_BATCH - batch.len();
+                tokio::select! {
+                    n = rx.recv_many(&mut batch, room) => if n == 0 { break },
+                    () = &mut deadline => break,
+                    () = shutdown.wait() => break,
+                }
+            }
+        }
+        let entries = std::mem::take(&mut batch);
+        let n = entries.len() as u64;
+        if n > 0 {
+            match slot.get() {
+                None => count(&events, "no_logs_capability", n),
+                Some(sink) => {
+                    let stream = LogStream {
+                        labels: labels.clone(),
+                        entries,
+                    };
+                    match sink.push_streams(None, vec![stream]).await {
+                        Ok(a) => {
+                            count(&events, "stored", a.stored);
+                            count(&events, "rejected", a.rejected);
+                        }
+                        Err(e) => {
+                            tracing::warn!(error = %e, entries = n, "handing log events to the logs capability failed");
+                            count(&events, "failed", n);
+                        }
+                    }
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,5 +330,63 @@ mod tests {
             sink.push_otel(None, vec![OtelLogRecord::default()]).await,
             Err(SinkError::Invalid(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn the_forwarder_batches_counts_what_has_no_sink_and_drains_at_shutdown() {
+        let shutdown = crate::Shutdown::new();
+        let tasks = Tasks::new(shutdown.clone());
+        let metrics = Metrics::new().scoped("waf");
+        let slot = LogSinkSlot::default();
+        let f = LogForwarder::spawn(
+            &tasks,
+            &metrics,
+            slot.clone(),
+            vec![("job".into(), "opshelf".into())],
+        );
+        let entry = |i: i64| LogEntry {
+            time_ns: i,
+            line: format!("event {i}"),
+            metadata: Vec::new(),
+        };
+        f.send(entry(1));
+        // No sink yet: counted, not stored anywhere.
+        for _ in 0..100 {
+            if metrics
+                .encode()
+                .contains("outcome=\"no_logs_capability\"} 1")
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            metrics
+                .encode()
+                .contains("opshelf_waf_log_events_total{outcome=\"no_logs_capability\"} 1"),
+            "{}",
+            metrics.encode()
+        );
+        let rec = Arc::new(Recorder::default());
+        slot.set(rec.clone());
+        for i in 2..=4 {
+            f.send(entry(i));
+        }
+        shutdown.trigger();
+        tasks.close_and_wait(Duration::from_secs(5)).await;
+        let got: Vec<i64> = rec
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|s| s.entries.iter().map(|e| e.time_ns))
+            .collect();
+        assert_eq!(got, vec![2, 3, 4]);
+        assert_eq!(rec.0.lock().unwrap()[0].labels[0].1, "opshelf");
+        assert!(
+            metrics
+                .encode()
+                .contains("opshelf_waf_log_events_total{outcome=\"stored\"} 3")
+        );
     }
 }

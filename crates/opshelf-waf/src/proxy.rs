@@ -197,6 +197,9 @@ pub struct Proxy {
     routes: Vec<RouteRt>,
     /// ModSecurity-style JSON audit records of relevant transactions.
     audit: Option<JsonlWriter>,
+    /// Blocked requests as log events (`{job="opshelf", capability="waf"}`) for the logs
+    /// capability; set at start.
+    events: std::sync::OnceLock<opshelf_core::LogForwarder>,
     metrics: WafMetrics,
     counter: AtomicU64,
     /// The last reload's error (`None` after a good one).
@@ -309,6 +312,7 @@ impl Proxy {
             client,
             routes,
             audit,
+            events: std::sync::OnceLock::new(),
             metrics: wm,
             counter: AtomicU64::new(0),
             last_reload_error: Mutex::new(None),
@@ -738,6 +742,9 @@ impl Proxy {
                     .inc();
             }
         }
+        if let (Some(i), Some(events)) = (&tx.interruption, self.events.get()) {
+            events.send(blocked_event(&tx, i, req));
+        }
         let record = (self.audit.is_some()
             && tx.is_relevant()
             && !tx.audit_engine.eq_ignore_ascii_case("off"))
@@ -753,6 +760,44 @@ impl Proxy {
             tracing::warn!(error = %e, "waf audit log write failed");
         }
         response
+    }
+}
+
+/// A blocked request as one log line: who, what, which rules and what they matched. No
+/// headers (they carry cookies and credentials; the audit log has them, the log store
+/// does not).
+fn blocked_event(
+    tx: &Transaction<'_>,
+    i: &crate::engine::Interruption,
+    req: &WafRequest,
+) -> opshelf_core::logsink::LogEntry {
+    let matches: Vec<serde_json::Value> = tx
+        .matches
+        .iter()
+        .map(|m| {
+            serde_json::json!({
+                "rule_id": m.id,
+                "msg": m.msg,
+                "match": format!("Matched \"{}\" within {}", crate::engine::log_escape(&m.matched_data), m.matched_var_name),
+                "severity": m.severity.map(|s| s.to_string()).unwrap_or_default(),
+            })
+        })
+        .collect();
+    let line = serde_json::json!({
+        "event": "waf_blocked",
+        "client_ip": req.remote_addr,
+        "method": req.method,
+        "uri": req.uri,
+        "status": i.status,
+        "rule_id": i.rule_id,
+        "unique_id": req.unique_id,
+        "matches": matches,
+    });
+    let time_ns = time::OffsetDateTime::now_utc().unix_timestamp_nanos();
+    opshelf_core::logsink::LogEntry {
+        time_ns: i64::try_from(time_ns).unwrap_or(i64::MAX),
+        line: line.to_string(),
+        metadata: vec![("rule_id".to_owned(), i.rule_id.to_string())],
     }
 }
 
@@ -842,6 +887,16 @@ pub fn start(
     ctx: &opshelf_core::Context,
 ) -> Result<(axum::Router, Arc<Proxy>), Error> {
     let proxy = Proxy::new(config, &ctx.metrics)?;
+    let _ = proxy.events.set(opshelf_core::LogForwarder::spawn(
+        &ctx.tasks,
+        &ctx.metrics,
+        ctx.logs.clone(),
+        vec![
+            ("job".to_owned(), "opshelf".to_owned()),
+            ("capability".to_owned(), "waf".to_owned()),
+            ("event".to_owned(), "blocked".to_owned()),
+        ],
+    ));
     tracing::info!(rules = proxy.current_rules().rule_count, upstream = %proxy.upstream, "waf rules loaded");
     let p = Arc::clone(&proxy);
     let shutdown = ctx.shutdown.clone();

@@ -259,6 +259,24 @@ async fn waf_proxy_blocks_attacks_and_passes_ordinary_traffic() {
         .count();
     assert!(blocked >= 12);
     assert!(log.contains("\"ruleId\":\"949110\""));
+    // Blocked requests are also log events for the logs capability; with none built in this
+    // config they are counted as such, not dropped silently (batched within a second).
+    let metrics_url = format!("{}/metrics", srv.url("admin"));
+    let mut counted = String::new();
+    for _ in 0..40 {
+        let m = client.get(&metrics_url).send().await.expect("metrics");
+        counted = m.text().await.expect("metrics body");
+        if counted.contains("opshelf_waf_log_events_total{outcome=\"no_logs_capability\"}") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let line = counted
+        .lines()
+        .find(|l| l.starts_with("opshelf_waf_log_events_total{outcome=\"no_logs_capability\"}"))
+        .unwrap_or_else(|| panic!("no log-event count in /metrics:\n{counted}"));
+    let n: f64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(n >= 12.0, "{line}");
     drop(srv);
 }
 
