@@ -528,13 +528,11 @@ fn vec_agg(op: VecOp, param: Option<f64>, g: Option<&Grouping>, v: StepVec) -> S
     match op {
         VecOp::Sort | VecOp::SortDesc => {
             let mut v = v;
-            v.sort_by(|a, b| {
-                let o = a.1.total_cmp(&b.1);
-                if op == VecOp::SortDesc {
-                    o.reverse()
-                } else {
-                    o
-                }
+            v.sort_by(|a, b| match (a.1.is_nan(), b.1.is_nan()) {
+                (true, false) => std::cmp::Ordering::Greater,
+                (false, true) => std::cmp::Ordering::Less,
+                _ if op == VecOp::SortDesc => b.1.total_cmp(&a.1),
+                _ => a.1.total_cmp(&b.1),
             });
             return v;
         }

@@ -224,7 +224,10 @@ pub fn lex(src: &str) -> Result<Vec<Spanned>, ParseError> {
             push(&mut out, Tok::Range(d));
             continue;
         }
-        if c == '-' && chars.get(i + 1) == Some(&'-') {
+        if c == '-'
+            && chars.get(i + 1) == Some(&'-')
+            && chars.get(i + 2).is_some_and(|c| c.is_alphabetic())
+        {
             let mut f = String::new();
             while i < chars.len()
                 && (chars[i].is_alphanumeric() || chars[i] == '-' || chars[i] == '_')

@@ -573,15 +573,17 @@ impl Parser {
                 self.expect_p(")")?;
                 match inner {
                     Ok(r) => r,
-                    Err(log) => {
+                    Err((log, unwrap)) => {
                         let (range_ns, offset_ns) = self.range_offset()?;
                         let mut r = LogRange {
                             log,
                             range_ns,
                             offset_ns,
-                            unwrap: None,
+                            unwrap,
                         };
-                        self.after_range(&mut r)?;
+                        if r.unwrap.is_none() {
+                            self.after_range(&mut r)?;
+                        }
                         r
                     }
                 }
@@ -598,8 +600,10 @@ impl Parser {
         Ok(r)
     }
 
-    /// Parses a selector with its pipeline; `Ok` when a range followed, `Err(log)` otherwise.
-    fn log_range_or_log(&mut self) -> Result<Result<LogRange, LogExpr>, ParseError> {
+    /// Parses a selector with its pipeline; `Ok` when a range followed, `Err((log, unwrap))` otherwise.
+    fn log_range_or_log(
+        &mut self,
+    ) -> Result<Result<LogRange, (LogExpr, Option<Unwrap>)>, ParseError> {
         if self.is_p("(") {
             return self.log_range().map(Ok);
         }
@@ -613,10 +617,7 @@ impl Parser {
         };
         let unwrap = self.stages(&mut log.stages, true)?;
         if !matches!(self.peek(), Tok::Range(_)) {
-            if unwrap.is_some() {
-                return Err(self.unexpected(&["RANGE"]));
-            }
-            return Ok(Err(log));
+            return Ok(Err((log, unwrap)));
         }
         let (range_ns, offset_ns) = self.range_offset()?;
         let mut r = LogRange {

@@ -99,6 +99,14 @@ impl IpMatcher {
         if let Ok(a) = tok.parse::<IpAddr>() {
             return self.matches_addr(a);
         }
+        if tok.contains('.') {
+            // IPv4 with a port (`10.0.0.7:80`) or glued to other colons.
+            return tok.split(':').any(|p| {
+                p.trim_matches('.')
+                    .parse::<IpAddr>()
+                    .is_ok_and(|a| self.matches_addr(a))
+            });
+        }
         // Trim punctuation around the candidate (e.g. a trailing '.' or "::" glued to text).
         let t = tok.trim_matches(|c| c == '.' || c == ':');
         t.parse::<IpAddr>().is_ok_and(|a| self.matches_addr(a))

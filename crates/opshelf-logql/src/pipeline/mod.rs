@@ -48,9 +48,6 @@ impl LabelsBuilder {
             self.cur.push((k.to_owned(), v.to_owned(), Cat::Stream));
         }
         for (k, v) in metadata {
-            if v.is_empty() {
-                continue;
-            }
             let name = if self.has_base(k) {
                 format!("{k}_extracted")
             } else {
@@ -630,12 +627,12 @@ impl UnwrapStage {
                 }
             }
         }
-        lb.del(&self.label);
         for f in &self.post {
             if !f.process(lb) {
                 return None;
             }
         }
+        lb.del(&self.label);
         Some(v)
     }
 }
