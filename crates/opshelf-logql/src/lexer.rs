@@ -221,7 +221,12 @@ pub fn lex(src: &str) -> Result<Vec<Spanned>, ParseError> {
             if let Err(e) = crate::duration::parse_duration(&d) {
                 return Err(ParseError::new(e, 0, tc));
             }
-            push(&mut out, Tok::Range(d));
+            // Loki reports positions of range tokens without a line number.
+            out.push(Spanned {
+                tok: Tok::Range(d),
+                line: 0,
+                col: tc,
+            });
             continue;
         }
         if c == '-'

@@ -108,16 +108,39 @@ struct Parser {
 
 const MAX_DEPTH: usize = 200;
 
-fn regex_err(e: &regex::Error) -> String {
+/// The regex crate's error in Go's words (`error parsing regexp: invalid escape sequence: `\q``) where
+/// the kinds line up; otherwise the regex crate's own description.
+pub(crate) fn regex_err(e: &regex::Error) -> String {
     let s = e.to_string();
-    let last = s
-        .lines()
+    let lines: Vec<&str> = s.lines().collect();
+    let last = lines
+        .iter()
         .rev()
         .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
+        .map_or("", |l| l.trim());
     let last = last.strip_prefix("error: ").unwrap_or(last);
-    format!("error parsing regexp: {last}")
+    // Lines 1 and 2 of the display are the pattern and a caret line under the offending span.
+    let span = match (lines.get(1), lines.get(2)) {
+        (Some(pat), Some(carets)) => match (carets.find('^'), carets.rfind('^')) {
+            (Some(a), Some(b)) => pat.chars().skip(a).take(b + 1 - a).collect::<String>(),
+            _ => String::new(),
+        },
+        _ => String::new(),
+    };
+    let go = match last {
+        "unrecognized escape sequence"
+        | "incomplete escape sequence, reached end of pattern prematurely" => {
+            format!("invalid escape sequence: `{span}`")
+        }
+        "unclosed group" => format!("missing closing ): `{span}`"),
+        "unopened group" => format!("unexpected ): `{span}`"),
+        "unclosed character class" => format!("missing closing ]: `{span}`"),
+        "repetition operator missing expression" => {
+            format!("missing argument to repetition operator: `{span}`")
+        }
+        other => other.to_owned(),
+    };
+    format!("error parsing regexp: {go}")
 }
 
 fn go_float(text: &str) -> Result<f64, ParseError> {
@@ -651,10 +674,17 @@ impl Parser {
         let mut offset_ns = 0;
         if self.is_kw("offset") {
             self.next();
+            let neg = self.is_p("-");
+            if neg {
+                self.next();
+            }
             match self.peek().clone() {
                 Tok::Duration(d) => {
                     self.next();
                     offset_ns = crate::duration::parse_duration(&d).map_err(ParseError::nopos)?;
+                    if neg {
+                        offset_ns = -offset_ns;
+                    }
                 }
                 _ => return Err(self.unexpected(&["DURATION"])),
             }
@@ -784,10 +814,8 @@ impl Parser {
                     crate::pipeline::ip::IpMatcher::new(cidr).map_err(ParseError::nopos)?;
                 }
                 FilterOperand::Str(s) => match op {
-                    LineFilterOp::Match | LineFilterOp::NotMatch => {
-                        crate::labels::plain_regex(s)
-                            .map_err(|e| ParseError::nopos(regex_err(&e)))?;
-                    }
+                    // Loki compiles line-filter regexes when the query runs, not when it parses.
+                    LineFilterOp::Match | LineFilterOp::NotMatch => {}
                     LineFilterOp::Pattern | LineFilterOp::NotPattern => {
                         crate::pipeline::pattern::Pattern::new_filter(s)
                             .map_err(ParseError::nopos)?;

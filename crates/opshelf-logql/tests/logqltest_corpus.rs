@@ -41,9 +41,6 @@ fn logqltest_dev_corpus() {
     eprintln!("{} passed, {} failed", s.passed, s.failed);
     let total = s.passed + s.failed;
     assert!(total >= 800, "expected the whole corpus, ran {total}");
-    assert!(
-        s.passed * 100 >= total * 95,
-        "{} of {total} passed (< 95%)",
-        s.passed
-    );
+    // The acceptance bar is 95%; the engine passes all of it, so any miss is a regression.
+    assert_eq!(s.failed, 0, "{} of {total} passed", s.passed);
 }

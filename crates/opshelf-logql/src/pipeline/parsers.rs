@@ -215,20 +215,7 @@ impl RegexpParser {
                 rest = after;
             }
         }
-        let re = crate::labels::plain_regex(src).map_err(|e| {
-            let s = e.to_string();
-            let last = s
-                .lines()
-                .rev()
-                .find(|l| !l.trim().is_empty())
-                .unwrap_or("")
-                .trim()
-                .to_owned();
-            format!(
-                "error parsing regexp: {}",
-                last.strip_prefix("error: ").unwrap_or(&last)
-            )
-        })?;
+        let re = crate::labels::plain_regex(src).map_err(|e| crate::parse::regex_err(&e))?;
         let names: Vec<Option<String>> = re.capture_names().map(|n| n.map(str::to_owned)).collect();
         if names.iter().all(Option::is_none) {
             return Err("at least one named capture must be supplied".into());
