@@ -239,6 +239,38 @@ fn pipeline_error(l: &Labels) -> EvalError {
     ))
 }
 
+/// An order-independent hash of a label set (the same for a `Labels` and a `LabelsBuilder`).
+pub(crate) fn labels_hash<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut acc = 0u64;
+    for (k, v) in pairs {
+        let mut h = std::hash::DefaultHasher::new();
+        k.hash(&mut h);
+        v.hash(&mut h);
+        acc = acc.wrapping_add(h.finish());
+    }
+    acc
+}
+
+fn new_series(
+    series: &mut Vec<SeriesWin>,
+    fp: &mut HashMap<u64, Vec<usize>>,
+    labels: Labels,
+    h: u64,
+    max_series: usize,
+) -> Result<usize, EvalError> {
+    // Before aggregation a query may hold more series than it returns; still bounded.
+    if series.len() >= max_series.saturating_mul(20).max(10_000) {
+        return Err(series_limit(max_series));
+    }
+    series.push(SeriesWin {
+        labels,
+        win: VecDeque::new(),
+    });
+    fp.entry(h).or_default().push(series.len() - 1);
+    Ok(series.len() - 1)
+}
+
 struct SeriesWin {
     labels: Labels,
     win: VecDeque<(i64, f64)>,
@@ -274,7 +306,7 @@ fn range_agg(
     };
     let mut out: Vec<StepVec> = vec![Vec::new(); steps.len()];
     let mut series: Vec<SeriesWin> = Vec::new();
-    let mut index: HashMap<Labels, usize> = HashMap::new();
+    let mut fp: HashMap<u64, Vec<usize>> = HashMap::new();
     let mut lb = LabelsBuilder::default();
     let mut next_step = 0usize;
     let max_series = ctx.budget.limits.max_series;
@@ -317,7 +349,10 @@ fn range_agg(
         if next_step >= steps.len() {
             break;
         }
-        lb.reset(&row.labels, &row.metadata);
+        let fast = pipeline.line_only && unwrap.is_none() && row.metadata.is_empty();
+        if !fast {
+            lb.reset(&row.labels, &row.metadata);
+        }
         let Some(line) = pipeline.process(row.ts_ns, &row.line, &mut lb) else {
             continue;
         };
@@ -332,40 +367,60 @@ fn range_agg(
         } else {
             1.0
         };
-        let key_labels = if pipeline.labels_unchanged && row.metadata.is_empty() && unwrap.is_none()
-        {
-            row.labels.clone()
+        let stream_key = pipeline.labels_unchanged && row.metadata.is_empty() && unwrap.is_none();
+        let i = if grouping.is_none() {
+            // Look the series up without building its label set (no allocation for a known series).
+            let h = if stream_key {
+                labels_hash(row.labels.iter())
+            } else {
+                lb.key_hash()
+            };
+            let found = fp.get(&h).and_then(|c| {
+                c.iter().copied().find(|&i| {
+                    if stream_key {
+                        series[i].labels == row.labels
+                    } else {
+                        lb.equals(&series[i].labels)
+                    }
+                })
+            });
+            match found {
+                Some(i) => i,
+                None => {
+                    let l = if stream_key {
+                        row.labels.clone()
+                    } else {
+                        lb.labels()
+                    };
+                    new_series(&mut series, &mut fp, l, h, max_series)?
+                }
+            }
         } else {
-            lb.labels()
-        };
-        let key_labels = if grouping.is_some() {
-            let g = group_labels(&key_labels, grouping);
+            let full = if stream_key {
+                row.labels.clone()
+            } else {
+                lb.labels()
+            };
+            let g = group_labels(&full, grouping);
             // errors must survive grouping so they are reported
-            if let Some(e) = key_labels.get(ERROR_LABEL) {
+            let key = if let Some(e) = full.get(ERROR_LABEL) {
                 let mut p = g.pairs().to_vec();
                 p.push((ERROR_LABEL.into(), e.into()));
-                if let Some(d) = key_labels.get(ERROR_DETAILS_LABEL) {
+                if let Some(d) = full.get(ERROR_DETAILS_LABEL) {
                     p.push((ERROR_DETAILS_LABEL.into(), d.into()));
                 }
                 Labels::new(p)
             } else {
                 g
+            };
+            let h = labels_hash(key.iter());
+            let found = fp
+                .get(&h)
+                .and_then(|c| c.iter().copied().find(|&i| series[i].labels == key));
+            match found {
+                Some(i) => i,
+                None => new_series(&mut series, &mut fp, key, h, max_series)?,
             }
-        } else {
-            key_labels
-        };
-        let i = if let Some(i) = index.get(&key_labels) {
-            *i
-        } else {
-            series.push(SeriesWin {
-                labels: key_labels.clone(),
-                win: VecDeque::new(),
-            });
-            if series.len() > max_series.saturating_mul(4).max(10_000) {
-                return Err(series_limit(max_series));
-            }
-            index.insert(key_labels, series.len() - 1);
-            series.len() - 1
         };
         series[i].win.push_back((row.ts_ns, value));
     }

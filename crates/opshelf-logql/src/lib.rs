@@ -10,6 +10,7 @@ pub mod format;
 pub mod labels;
 pub mod lexer;
 pub mod logqltest;
+pub mod mem;
 pub mod parse;
 pub mod pipeline;
 

@@ -4,11 +4,9 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use crate::engine::{
-    Direction, Engine, EngineLimits, LogRow, Params, QueryResult, RowIter, SelectRequest, Source,
-    SourceError,
-};
-use crate::labels::{LabelMatcher, Labels};
+use crate::engine::{Direction, Engine, EngineLimits, Params, QueryResult};
+use crate::labels::Labels;
+use crate::mem::MemorySource as Store;
 
 /// The script epoch, 2026-01-01T00:00:00Z, in ns.
 pub const EPOCH_NS: i64 = 1_767_225_600_000_000_000;
@@ -110,57 +108,6 @@ fn strip_comment(line: &str) -> &str {
 /// Go `time.ParseDuration` offsets from the epoch.
 fn offset(s: &str) -> Result<i64, String> {
     crate::duration::parse_go_duration(s).map_err(|e| format!("bad time {s:?}: {e}"))
-}
-
-type Entry = (i64, String, Vec<(String, String)>);
-
-#[derive(Default)]
-struct Store {
-    streams: Vec<(Labels, Vec<Entry>)>,
-}
-
-impl Source for Store {
-    fn select(&self, req: &SelectRequest) -> Result<RowIter<'_>, SourceError> {
-        let mut rows: Vec<LogRow> = Vec::new();
-        for (l, entries) in &self.streams {
-            if !req.matchers.iter().all(|m| m.matches_labels(l)) {
-                continue;
-            }
-            for (ts, line, md) in entries {
-                if *ts >= req.from_ns && *ts < req.to_ns {
-                    rows.push(LogRow {
-                        ts_ns: *ts,
-                        labels: l.clone(),
-                        metadata: md.clone(),
-                        line: line.clone(),
-                    });
-                }
-            }
-        }
-        rows.sort_by_key(|r| r.ts_ns);
-        if req.direction == Direction::Backward {
-            rows.reverse();
-        }
-        Ok(Box::new(rows.into_iter().map(Ok)))
-    }
-
-    fn series(
-        &self,
-        matchers: &[Vec<LabelMatcher>],
-        _from: i64,
-        _to: i64,
-    ) -> Result<Vec<Labels>, SourceError> {
-        Ok(self
-            .streams
-            .iter()
-            .filter(|(l, _)| {
-                matchers
-                    .iter()
-                    .any(|ms| ms.iter().all(|m| m.matches_labels(l)))
-            })
-            .map(|(l, _)| l.clone())
-            .collect())
-    }
 }
 
 /// Parses `{a="x", b="y"}` (values Go-quoted); `keep_empty` keeps `a=""`.
@@ -290,23 +237,12 @@ fn load_line(line: &str, store: &mut Store) -> Result<(), String> {
     if !rest.is_empty() {
         return Err(format!("unexpected content after log line: {rest:?}"));
     }
-    let idx = if let Some(i) = store.streams.iter().position(|(l, _)| *l == labels) {
-        i
-    } else {
-        store.streams.push((labels, Vec::new()));
-        store.streams.len() - 1
-    };
     for i in 0..count {
         #[allow(clippy::cast_possible_wrap)]
         let ts = EPOCH_NS + start + i as i64 * step;
         let l = text.replace("{{.i}}", &i.to_string());
-        let entries = &mut store.streams[idx].1;
-        if !entries
-            .iter()
-            .any(|(t, x, m)| *t == ts && *x == l && *m == md)
-        {
-            entries.push((ts, l, md.clone()));
-        }
+        // Identical timestamp + line + metadata in one stream is dropped, like Loki's store dedup.
+        store.push_dedup(&labels, ts, &l, &md);
     }
     Ok(())
 }

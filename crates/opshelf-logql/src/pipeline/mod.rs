@@ -29,6 +29,7 @@ pub enum Cat {
 #[derive(Debug, Default, Clone)]
 pub struct LabelsBuilder {
     cur: Vec<(String, String, Cat)>,
+    spare: Vec<(String, String, Cat)>,
     err: Option<String>,
     err_details: Option<String>,
 }
@@ -40,12 +41,24 @@ pub const ERROR_DETAILS_LABEL: &str = "__error_details__";
 
 impl LabelsBuilder {
     /// Starts from stream labels and structured metadata.
+    /// Reuses the strings of the previous entry, so a steady stream allocates nothing here.
     pub fn reset(&mut self, stream: &Labels, metadata: &[(String, String)]) {
-        self.cur.clear();
         self.err = None;
         self.err_details = None;
-        for (k, v) in stream.iter() {
-            self.cur.push((k.to_owned(), v.to_owned(), Cat::Stream));
+        let n = stream.len();
+        while self.cur.len() > n {
+            if let Some(e) = self.cur.pop() {
+                self.spare.push(e);
+            }
+        }
+        for (i, (k, v)) in stream.iter().enumerate() {
+            if let Some(e) = self.cur.get_mut(i) {
+                k.clone_into(&mut e.0);
+                v.clone_into(&mut e.1);
+                e.2 = Cat::Stream;
+            } else {
+                self.push(k, v, Cat::Stream);
+            }
         }
         for (k, v) in metadata {
             let name = if self.has_base(k) {
@@ -81,6 +94,17 @@ impl LabelsBuilder {
             value.clone_into(&mut self.cur[i].1);
             self.cur[i].2 = cat;
         } else {
+            self.push(name, value, cat);
+        }
+    }
+
+    fn push(&mut self, name: &str, value: &str, cat: Cat) {
+        if let Some(mut e) = self.spare.pop() {
+            name.clone_into(&mut e.0);
+            value.clone_into(&mut e.1);
+            e.2 = cat;
+            self.cur.push(e);
+        } else {
             self.cur.push((name.to_owned(), value.to_owned(), cat));
         }
     }
@@ -109,7 +133,10 @@ impl LabelsBuilder {
 
     /// Removes a label.
     pub fn del(&mut self, name: &str) {
-        self.cur.retain(|(k, _, _)| k != name);
+        if let Some(i) = self.idx(name) {
+            let e = self.cur.remove(i);
+            self.spare.push(e);
+        }
     }
 
     /// Sets `__error__` (the first error wins).
@@ -148,6 +175,39 @@ impl LabelsBuilder {
                             .map(|e| (ERROR_DETAILS_LABEL, e)),
                     ),
             )
+    }
+
+    fn all_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.cur
+            .iter()
+            .map(|(k, v, _)| (k.as_str(), v.as_str()))
+            .chain(self.err.as_deref().map(|e| (ERROR_LABEL, e)))
+            .chain(
+                self.err
+                    .as_ref()
+                    .and(self.err_details.as_deref())
+                    .filter(|d| !d.is_empty())
+                    .map(|d| (ERROR_DETAILS_LABEL, d)),
+            )
+    }
+
+    /// The hash [`crate::eval::labels_hash`] gives the final label set, without building it.
+    #[must_use]
+    pub fn key_hash(&self) -> u64 {
+        crate::eval::labels_hash(self.all_pairs())
+    }
+
+    /// Does the final label set equal `l`?
+    #[must_use]
+    pub fn equals(&self, l: &Labels) -> bool {
+        let mut n = 0;
+        for (k, v) in self.all_pairs() {
+            n += 1;
+            if l.get(k) != Some(v) {
+                return false;
+            }
+        }
+        n == l.len()
     }
 
     /// The final label set.
@@ -349,6 +409,8 @@ pub struct Pipeline {
     stages: Vec<CStage>,
     /// True when no stage can change labels (the series is the stream).
     pub labels_unchanged: bool,
+    /// True when every stage is a line filter (the labels are not even read).
+    pub line_only: bool,
 }
 
 /// The literal substrings every matching line must contain (positive `|=` filters with one operand).
@@ -445,9 +507,11 @@ impl Pipeline {
                 Stage::Keep(v) => CStage::Keep(v.clone()),
             });
         }
+        let line_only = stages.iter().all(|s| matches!(s, Stage::LineFilter(_)));
         Ok(Self {
             stages: out,
             labels_unchanged,
+            line_only,
         })
     }
 
