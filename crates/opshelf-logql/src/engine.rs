@@ -277,6 +277,12 @@ impl Engine {
         p: &Params,
         budget: &mut Budget,
     ) -> Result<QueryResult, EvalError> {
+        if p.instant {
+            return Err(EvalError::Query(
+                "log queries are not supported as an instant query type, please change your query to a range query type"
+                    .into(),
+            ));
+        }
         if p.limit > self.limits.max_entries {
             return Err(EvalError::Limit(format!(
                 "max entries limit per query exceeded, limit > max_entries_limit_per_query ({} > {})",
@@ -287,7 +293,7 @@ impl Engine {
         let req = SelectRequest {
             matchers: l.matchers.clone(),
             from_ns: p.start_ns,
-            to_ns: if p.instant { p.end_ns + 1 } else { p.end_ns },
+            to_ns: p.end_ns,
             direction: p.direction,
             needles: crate::pipeline::needles(l),
             limit: Some(p.limit),

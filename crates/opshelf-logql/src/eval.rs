@@ -271,6 +271,8 @@ fn new_series(
     Ok(series.len() - 1)
 }
 
+const PTR_CACHE: usize = 16;
+
 struct SeriesWin {
     labels: Labels,
     win: VecDeque<(i64, f64)>,
@@ -307,6 +309,8 @@ fn range_agg(
     let mut out: Vec<StepVec> = vec![Vec::new(); steps.len()];
     let mut series: Vec<SeriesWin> = Vec::new();
     let mut fp: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut ptr_cache = [(std::ptr::null::<(String, String)>(), 0usize); PTR_CACHE];
+    let mut ptr_next = 0usize;
     let mut lb = LabelsBuilder::default();
     let mut next_step = 0usize;
     let max_series = ctx.budget.limits.max_series;
@@ -368,7 +372,18 @@ fn range_agg(
             1.0
         };
         let stream_key = pipeline.labels_unchanged && row.metadata.is_empty() && unwrap.is_none();
-        let i = if grouping.is_none() {
+        // Rows of one stream usually share one `Labels` allocation: a pointer hit skips hashing.
+        let cached = if stream_key && grouping.is_none() {
+            ptr_cache
+                .iter()
+                .find(|(p, _)| *p == row.labels.as_ptr())
+                .map(|(_, i)| *i)
+        } else {
+            None
+        };
+        let i = if let Some(i) = cached {
+            i
+        } else if grouping.is_none() {
             // Look the series up without building its label set (no allocation for a known series).
             let h = if stream_key {
                 labels_hash(row.labels.iter())
@@ -422,6 +437,15 @@ fn range_agg(
                 None => new_series(&mut series, &mut fp, key, h, max_series)?,
             }
         };
+        if stream_key
+            && grouping.is_none()
+            && cached.is_none()
+            && series[i].labels.as_ptr() == row.labels.as_ptr()
+        {
+            // Only pointers of label sets a series holds are cached, so they stay valid.
+            ptr_cache[ptr_next % PTR_CACHE] = (row.labels.as_ptr(), i);
+            ptr_next += 1;
+        }
         series[i].win.push_back((row.ts_ns, value));
     }
     while next_step < steps.len() {

@@ -39,6 +39,12 @@ impl Labels {
             .map(|i| self.0[i].1.as_str())
     }
 
+    /// The address of the shared pairs (identity, for caches).
+    #[must_use]
+    pub fn as_ptr(&self) -> *const (String, String) {
+        self.0.as_ptr()
+    }
+
     /// The pairs, sorted by name.
     #[must_use]
     pub fn pairs(&self) -> &[(String, String)] {

@@ -88,7 +88,10 @@ fn log_query_filters_parses_and_orders() {
         s.entries[0].parsed,
         vec![("level".to_owned(), "error".to_owned())]
     );
-    assert_eq!(stats.total_lines_processed, 5, "reading stops once the limit is filled");
+    assert_eq!(
+        stats.total_lines_processed, 5,
+        "reading stops once the limit is filled"
+    );
 }
 
 #[test]

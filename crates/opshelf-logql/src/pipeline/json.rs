@@ -189,7 +189,15 @@ fn parse(line: &str) -> Result<Value<'_>, String> {
 /// Label-name sanitizing shared by json and logfmt: non-word characters become `_`, and a name that does
 /// not start with a letter or `_` gets a leading `_`.
 #[must_use]
-pub fn sanitize_key(k: &str) -> String {
+pub fn sanitize_key(k: &str) -> std::borrow::Cow<'_, str> {
+    let valid = k
+        .bytes()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+        && k.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_');
+    if valid {
+        return std::borrow::Cow::Borrowed(k);
+    }
     let mut out = String::with_capacity(k.len() + 1);
     for c in k.chars() {
         out.push(if c.is_ascii_alphanumeric() || c == '_' {
@@ -205,7 +213,7 @@ pub fn sanitize_key(k: &str) -> String {
     {
         out.insert(0, '_');
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// A json extraction path: `a.b`, `a[0]`, `["a.b"]`.
