@@ -4,7 +4,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(q) = std::str::from_utf8(data) else { return };
+    let Ok(q) = std::str::from_utf8(data) else {
+        return;
+    };
     if opshelf_logql::parse_expr(q).is_ok() {
         let f = opshelf_logql::format_query(q).expect("a parsed query formats");
         let again = opshelf_logql::format_query(&f).expect("a formatted query parses");
