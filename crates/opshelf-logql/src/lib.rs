@@ -15,8 +15,8 @@ pub mod parse;
 pub mod pipeline;
 
 pub use engine::{
-    Direction, Engine, EngineLimits, EvalError, LogRow, Params, QueryResult, Sample, SelectRequest,
-    Series, Source, SourceError, Stats, Stream, StreamEntry,
+    Direction, Engine, EngineLimits, EvalError, LogRow, Params, QueryResult, RowIter, Sample,
+    SelectRequest, Series, Source, SourceError, Stats, Stream, StreamEntry,
 };
 pub use format::format_query;
 pub use labels::{LabelMatcher, Labels, MatchOp};
