@@ -46,6 +46,10 @@ enum Command {
     #[cfg(feature = "flags")]
     #[command(subcommand)]
     Flags(cli::flags::Command),
+    /// Log tools (the LogQL `.logqltest` conformance runner, ...).
+    #[cfg(feature = "logs")]
+    #[command(subcommand)]
+    Logs(cli::logs::Command),
 }
 
 #[derive(Debug, Subcommand)]
@@ -111,6 +115,8 @@ fn main() -> ExitCode {
             loaded,
             |ctx| async move { cli::flags::run(cmd, &ctx).await },
         ),
+        #[cfg(feature = "logs")]
+        Command::Logs(cmd) => run_cli(loaded, |ctx| async move { cli::logs::run(cmd, &ctx).await }),
     };
     match result {
         Ok(code) => code,

@@ -3,6 +3,8 @@
 
 #[cfg(feature = "flags")]
 pub mod flags;
+#[cfg(feature = "logs")]
+pub mod logs;
 #[cfg(feature = "scan")]
 pub mod scan;
 #[cfg(feature = "waf")]

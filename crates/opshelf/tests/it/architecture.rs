@@ -39,7 +39,7 @@ fn workspace_deps() -> BTreeMap<String, Vec<String>> {
 }
 
 /// Libraries every capability may use; they depend on no opshelf crate themselves.
-const SHARED: &[&str] = &["opshelf-core", "opshelf-eventstore"];
+const SHARED: &[&str] = &["opshelf-core", "opshelf-eventstore", "opshelf-logql"];
 
 #[test]
 fn capabilities_never_depend_on_each_other_and_core_on_none() {
