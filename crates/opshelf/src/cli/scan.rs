@@ -198,6 +198,12 @@ fn run_scan(
         skip_dirs: common.skip_dirs.clone(),
         skip_files: common.skip_files.clone(),
         secret_config,
+        secret_config_path: Some(
+            common
+                .secret_config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&cfg.secret_config)),
+        ),
         ignore: load_ignore(common.ignorefile.as_ref(), &cfg.ignorefile)?,
         max_secret_file_bytes: cfg.max_secret_file_bytes,
         progress: !common.quiet && opshelf_scan::scan::progress_wanted(),
