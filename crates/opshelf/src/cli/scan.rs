@@ -277,8 +277,8 @@ fn run_image(a: &ImageArgs, ctx: &super::CliContext) -> anyhow::Result<ExitCode>
         "--scanners misconfig is not supported for images; use --image-config-scanners misconfig"
     );
     let mut config_misconfig = false;
-    for s in a.image_config_scanners.iter().map(|s| s.trim()) {
-        match s {
+    for s in &a.image_config_scanners {
+        match s.trim() {
             "misconfig" | "config" => config_misconfig = true,
             "" => {}
             other => anyhow::bail!("unknown image config scanner {other:?} (expected misconfig)"),
