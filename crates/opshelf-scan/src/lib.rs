@@ -15,6 +15,7 @@ use std::path::PathBuf;
 pub mod cvss;
 pub mod db;
 pub mod ignorefile;
+pub mod image;
 pub mod lockfile;
 pub mod osv;
 pub mod report;

@@ -175,6 +175,10 @@ pub struct Affected {
     pub ecosystem: Ecosystem,
     #[serde(rename = "n")]
     pub name: String,
+    /// The release after the ecosystem's `:` (`12` of `Debian:12`, `v3.18` of `Alpine:v3.18`,
+    /// `22.04:LTS` of `Ubuntu:22.04:LTS`): OS advisories hold per release.
+    #[serde(rename = "rel", default, skip_serializing_if = "Option::is_none")]
+    pub release: Option<String>,
     #[serde(rename = "r", default, skip_serializing_if = "Vec::is_empty")]
     pub ranges: Vec<Range>,
     #[serde(rename = "v", default, skip_serializing_if = "Vec::is_empty")]
@@ -312,6 +316,12 @@ pub fn compact(record: &Record) -> Option<Advisory> {
         affected.push(Affected {
             ecosystem,
             name: normalize_name(ecosystem, &a.package.name),
+            release: a
+                .package
+                .ecosystem
+                .split_once(':')
+                .map(|(_, r)| r.trim().to_string())
+                .filter(|r| !r.is_empty()),
             ranges,
             versions: a.versions.clone(),
         });
@@ -470,6 +480,20 @@ impl Database {
     /// Advisories affecting `name@version`, withdrawn ones skipped, aliases de-duplicated
     /// (CVE/GHSA/PYSEC records of one issue are reported once).
     pub fn vulnerabilities(&self, eco: Ecosystem, name: &str, version: &str) -> Vec<Finding<'_>> {
+        self.vulnerabilities_in(eco, None, name, version)
+    }
+
+    /// As [`Database::vulnerabilities`], for one release of an OS ecosystem: entries of other
+    /// releases are skipped (`Debian:11` advisories do not apply to a Debian 12 package);
+    /// entries without a release apply to every release. `release` is the OSV spelling
+    /// (see [`osv_release`]).
+    pub fn vulnerabilities_in(
+        &self,
+        eco: Ecosystem,
+        release: Option<&str>,
+        name: &str,
+        version: &str,
+    ) -> Vec<Finding<'_>> {
         let key = (eco, normalize_name(eco, name));
         let Some(entries) = self.by_package.get(&key) else {
             return Vec::new();
@@ -481,6 +505,11 @@ impl Database {
                 continue;
             }
             let a = &adv.affected[j as usize];
+            if let (Some(want), Some(have)) = (release, a.release.as_deref())
+                && !release_matches(eco, want, have)
+            {
+                continue;
+            }
             if !affected_includes(a, version) {
                 continue;
             }
@@ -512,6 +541,40 @@ impl Database {
     /// Number of distinct affected packages.
     pub fn package_count(&self) -> usize {
         self.by_package.len()
+    }
+}
+
+/// The OSV release naming an OS version: Debian `12` (from `12.5`), Alpine `v3.18` (from
+/// `3.18.4`), Ubuntu `22.04`. `None` for ecosystems without releases.
+pub fn osv_release(eco: Ecosystem, os_version: &str) -> Option<String> {
+    let v = os_version.trim();
+    if v.is_empty() {
+        return None;
+    }
+    match eco {
+        Ecosystem::Debian => Some(v.split('.').next().unwrap_or(v).to_string()),
+        Ecosystem::Alpine => {
+            let mut parts = v.split('.');
+            let major = parts.next().unwrap_or(v);
+            Some(match parts.next() {
+                Some(minor) => format!("v{major}.{minor}"),
+                None => format!("v{major}"),
+            })
+        }
+        Ecosystem::Ubuntu => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether an advisory's release (`have`, as OSV spells it) is the scanned one (`want`, from
+/// [`osv_release`]). Ubuntu's `22.04:LTS` is `22.04`; Ubuntu Pro (`Pro:...`) streams are not
+/// the public archive and never match.
+fn release_matches(eco: Ecosystem, want: &str, have: &str) -> bool {
+    match eco {
+        Ecosystem::Ubuntu => {
+            !have.starts_with("Pro:") && have.strip_suffix(":LTS").unwrap_or(have) == want
+        }
+        _ => have == want,
     }
 }
 
@@ -595,6 +658,57 @@ mod tests {
     }
 
     #[test]
+    fn os_advisories_hold_per_release() {
+        let rec = |eco: &str, fixed: &str| {
+            let text = format!(
+                r#"{{"id":"DSA-{fixed}","modified":"2024-01-01T00:00:00Z","affected":[{{"package":{{"ecosystem":"{eco}","name":"openssl"}},"ranges":[{{"type":"ECOSYSTEM","events":[{{"introduced":"0"}},{{"fixed":"{fixed}"}}]}}]}}]}}"#
+            );
+            compact(&parse_record(text.as_bytes(), false).expect("record")).expect("compact")
+        };
+        let db = Database::new(vec![
+            rec("Debian:11", "1.1.1w-0+deb11u1"),
+            rec("Debian:12", "3.0.11-1~deb12u2"),
+        ]);
+        assert_eq!(db.advisories[0].affected[0].release.as_deref(), Some("11"));
+        let rel = osv_release(Ecosystem::Debian, "12.5");
+        assert_eq!(rel.as_deref(), Some("12"));
+        let found = db.vulnerabilities_in(
+            Ecosystem::Debian,
+            rel.as_deref(),
+            "openssl",
+            "3.0.11-1~deb12u1",
+        );
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].fixed, vec!["3.0.11-1~deb12u2"]);
+        // the `~` sorts before the release: the fixed version itself is not affected
+        assert!(
+            db.vulnerabilities_in(
+                Ecosystem::Debian,
+                rel.as_deref(),
+                "openssl",
+                "3.0.11-1~deb12u2"
+            )
+            .is_empty()
+        );
+        // without a release every entry applies
+        assert_eq!(
+            db.vulnerabilities(Ecosystem::Debian, "openssl", "1.0")
+                .len(),
+            2
+        );
+        assert_eq!(
+            osv_release(Ecosystem::Alpine, "3.18.4").as_deref(),
+            Some("v3.18")
+        );
+        assert!(release_matches(Ecosystem::Ubuntu, "22.04", "22.04:LTS"));
+        assert!(!release_matches(
+            Ecosystem::Ubuntu,
+            "22.04",
+            "Pro:22.04:LTS"
+        ));
+    }
+
+    #[test]
     fn withdrawn_and_aliases() {
         let mk = |id: &str, aliases: &[&str], withdrawn: bool, score: Option<f64>| Advisory {
             id: id.into(),
@@ -611,6 +725,7 @@ mod tests {
             affected: vec![Affected {
                 ecosystem: Ecosystem::PyPI,
                 name: "foo".into(),
+                release: None,
                 ranges: vec![range(
                     RangeKind::Ecosystem,
                     vec![Event::Introduced("0".into()), Event::Fixed("2".into())],

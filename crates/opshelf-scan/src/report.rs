@@ -34,6 +34,7 @@ impl Format {
 /// Trivy's result classes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ResultClass {
+    OsPkgs,
     LangPkgs,
     Config,
     Secret,
@@ -42,6 +43,7 @@ pub enum ResultClass {
 impl ResultClass {
     pub fn as_str(self) -> &'static str {
         match self {
+            ResultClass::OsPkgs => "os-pkgs",
             ResultClass::LangPkgs => "lang-pkgs",
             ResultClass::Config => "config",
             ResultClass::Secret => "secret",
@@ -70,6 +72,8 @@ pub struct Vulnerability {
     pub published: String,
     pub modified: String,
     pub line: Option<usize>,
+    /// Image scans: the layer (`Digest`, `DiffID`) that brought the package.
+    pub layer: Option<(String, String)>,
 }
 
 /// Everything found in one file.
@@ -85,6 +89,8 @@ pub struct ScanResult {
     /// Number of checks run on a config file (for `MisconfSummary`).
     pub checks_run: usize,
     pub error: Option<String>,
+    /// Image scans: the layer (`Digest`, `DiffID`) of the file (secrets).
+    pub layer: Option<(String, String)>,
 }
 
 impl ScanResult {
@@ -99,6 +105,7 @@ impl ScanResult {
             misconfigurations: Vec::new(),
             checks_run: 0,
             error: None,
+            layer: None,
         }
     }
 
@@ -111,10 +118,29 @@ impl ScanResult {
     }
 }
 
+/// What was scanned (Trivy's `ArtifactType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ArtifactType {
+    Filesystem,
+    ContainerImage,
+}
+
+impl ArtifactType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ArtifactType::Filesystem => "filesystem",
+            ArtifactType::ContainerImage => "container_image",
+        }
+    }
+}
+
 /// A whole scan.
 #[derive(Debug, Clone)]
 pub struct Report {
     pub artifact_name: String,
+    pub artifact_type: ArtifactType,
+    /// Trivy's `Metadata` object; `None` prints the empty filesystem form.
+    pub metadata: Option<Value>,
     /// Absolute path of the scanned root (SARIF's `ROOTPATH`).
     pub root_uri: String,
     pub created_at: String,
@@ -132,17 +158,39 @@ impl Report {
     }
 }
 
-/// Package URL for a package.
+/// Package URL for a package (OS packages: `pkg:deb/debian/bash@5.2-15?arch=amd64&distro=debian-12.5`).
 pub fn purl(p: &Package) -> String {
     let t = p.ecosystem.purl_type();
+    if let Some(img) = p.image.as_deref()
+        && !img.namespace.is_empty()
+    {
+        let mut q = Vec::new();
+        if !img.arch.is_empty() {
+            q.push(format!("arch={}", img.arch));
+        }
+        if !img.distro.is_empty() {
+            q.push(format!("distro={}", img.distro));
+        }
+        let name = p.name.replace('+', "%2B");
+        let version = p.version.replace(':', "%3A").replace('+', "%2B");
+        let qs = if q.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", q.join("&"))
+        };
+        return format!("pkg:{t}/{}/{name}@{version}{qs}", img.namespace);
+    }
     let name = match p.ecosystem {
         crate::version::Ecosystem::Maven => p.name.replacen(':', "/", 1),
+        // the purl spec's pypi rule (Trivy prints `pkg:pypi/werkzeug@0.11` for `Werkzeug`)
+        crate::version::Ecosystem::PyPI => p.name.to_ascii_lowercase().replace('_', "-"),
         _ => p.name.replace('@', "%40"),
     };
     if p.version.is_empty() {
         format!("pkg:{t}/{name}")
     } else {
-        format!("pkg:{t}/{name}@{}", p.version)
+        // `+` is percent-encoded in purl versions (`v2.7.1%2Bincompatible`, as Trivy prints)
+        format!("pkg:{t}/{name}@{}", p.version.replace('+', "%2B"))
     }
 }
 
@@ -182,7 +230,7 @@ fn vuln_json(v: &Vulnerability) -> Value {
         "PkgIdentifier": {"PURL": v.purl},
         "InstalledVersion": v.installed_version,
         "Status": if v.fixed_version.is_empty() { "affected" } else { "fixed" },
-        "Layer": {},
+        "Layer": layer_json(v.layer.as_ref()),
         "SeveritySource": "osv",
         "PrimaryURL": v.primary_url,
         "DataSource": {"ID": "osv", "Name": "OSV (offline import)", "URL": "https://osv.dev"},
@@ -213,7 +261,20 @@ fn vuln_json(v: &Vulnerability) -> Value {
     o
 }
 
-fn secret_json(s: &secret::Finding) -> Value {
+fn layer_json(layer: Option<&(String, String)>) -> Value {
+    match layer {
+        Some((digest, diff_id)) => {
+            let mut o = json!({"DiffID": diff_id});
+            if !digest.is_empty() {
+                o["Digest"] = json!(digest);
+            }
+            o
+        }
+        None => json!({}),
+    }
+}
+
+fn secret_json(s: &secret::Finding, layer: Option<&(String, String)>) -> Value {
     let lines: Vec<Value> = s
         .code
         .iter()
@@ -239,7 +300,7 @@ fn secret_json(s: &secret::Finding) -> Value {
         "EndLine": s.end_line,
         "Code": {"Lines": lines},
         "Match": s.masked_match,
-        "Layer": {},
+        "Layer": layer_json(layer),
     })
 }
 
@@ -277,6 +338,19 @@ fn package_json(p: &Package) -> Value {
         "Version": p.version,
         "Dev": p.dev,
     });
+    if let Some(img) = p.image.as_deref() {
+        if !img.arch.is_empty() {
+            o["Arch"] = json!(img.arch);
+        }
+        if !img.src_name.is_empty() {
+            o["SrcName"] = json!(img.src_name);
+            o["SrcVersion"] = json!(img.src_version);
+        }
+        if !img.file_path.is_empty() {
+            o["FilePath"] = json!(img.file_path);
+        }
+        o["Layer"] = layer_json(Some(&(img.layer_digest.clone(), img.layer_diff_id.clone())));
+    }
     if let Some(l) = p.line {
         o["Locations"] = json!([{"StartLine": l, "EndLine": l}]);
     }
@@ -287,7 +361,12 @@ fn package_json(p: &Package) -> Value {
 pub fn to_json(report: &Report) -> Value {
     let mut results = Vec::new();
     for r in &report.results {
-        if r.is_empty() && r.class != ResultClass::Config && r.class != ResultClass::LangPkgs {
+        if r.is_empty()
+            && !matches!(
+                r.class,
+                ResultClass::Config | ResultClass::LangPkgs | ResultClass::OsPkgs
+            )
+        {
             continue;
         }
         let mut o = json!({"Target": r.target, "Class": r.class.as_str()});
@@ -311,7 +390,12 @@ pub fn to_json(report: &Report) -> Value {
                 Value::Array(r.misconfigurations.iter().map(misconfig_json).collect());
         }
         if !r.secrets.is_empty() {
-            o["Secrets"] = Value::Array(r.secrets.iter().map(secret_json).collect());
+            o["Secrets"] = Value::Array(
+                r.secrets
+                    .iter()
+                    .map(|s| secret_json(s, r.layer.as_ref()))
+                    .collect(),
+            );
         }
         if let Some(e) = &r.error {
             o["Error"] = json!(e);
@@ -322,8 +406,8 @@ pub fn to_json(report: &Report) -> Value {
         "SchemaVersion": 2,
         "CreatedAt": report.created_at,
         "ArtifactName": report.artifact_name,
-        "ArtifactType": "filesystem",
-        "Metadata": {"ImageConfig": {"architecture": "", "created": "0001-01-01T00:00:00Z", "os": "", "rootfs": {"type": "", "diff_ids": null}, "config": {}}},
+        "ArtifactType": report.artifact_type.as_str(),
+        "Metadata": report.metadata.clone().unwrap_or_else(|| json!({"ImageConfig": {"architecture": "", "created": "0001-01-01T00:00:00Z", "os": "", "rootfs": {"type": "", "diff_ids": null}, "config": {}}})),
         "Results": results,
     })
 }
@@ -419,7 +503,11 @@ pub fn to_sarif(report: &Report, tool_version: &str) -> Value {
             let i = rule_index(
                 SarifRule {
                     id: v.id.clone(),
-                    name: "LanguageSpecificPackageVulnerability".into(),
+                    name: if r.class == ResultClass::OsPkgs {
+                        "OsPackageVulnerability".into()
+                    } else {
+                        "LanguageSpecificPackageVulnerability".into()
+                    },
                     short: if v.title.is_empty() {
                         v.id.clone()
                     } else {
@@ -715,7 +803,7 @@ pub fn to_cyclonedx(report: &Report, tool_version: &str) -> Value {
         "metadata": {
             "timestamp": report.created_at,
             "tools": {"components": [{"type": "application", "group": "opshelf", "name": "opshelf", "version": tool_version}]},
-            "component": {"bom-ref": "root", "type": "application", "name": report.artifact_name},
+            "component": {"bom-ref": "root", "type": if report.artifact_type == ArtifactType::ContainerImage { "container" } else { "application" }, "name": report.artifact_name},
         },
         "components": components,
         "vulnerabilities": vulnerabilities,
@@ -802,6 +890,8 @@ pub fn to_table(report: &Report) -> String {
         }
         let title = match r.class {
             ResultClass::Secret => format!("{} (secrets)", r.target),
+            // the target already names the OS: `image.tar (debian 12.5)`
+            ResultClass::OsPkgs => r.target.clone(),
             _ => format!("{} ({})", r.target, r.kind),
         };
         let _ = writeln!(out, "\n{title}\n{}", "=".repeat(title.chars().count()));
@@ -913,6 +1003,7 @@ mod tests {
             dev: false,
             commit: None,
             line: Some(3),
+            image: None,
         };
         let mut r = ScanResult::new("requirements.txt", ResultClass::LangPkgs, "pip");
         r.vulnerabilities.push(Vulnerability {
@@ -933,6 +1024,7 @@ mod tests {
             published: "2021-12-08T00:00:00Z".into(),
             modified: "2021-12-10T00:00:00Z".into(),
             line: Some(3),
+            layer: None,
         });
         r.packages.push(pkg);
         let mut d = ScanResult::new("Dockerfile", ResultClass::Config, "dockerfile");
@@ -949,6 +1041,8 @@ mod tests {
         );
         Report {
             artifact_name: ".".into(),
+            artifact_type: ArtifactType::Filesystem,
+            metadata: None,
             root_uri: "/src/app".into(),
             created_at: "2026-01-01T00:00:00Z".into(),
             results: vec![r, d, s],

@@ -64,6 +64,9 @@ pub struct Options {
     pub skip_files: Vec<String>,
     /// `trivy-secret.yaml` text (already read), if any.
     pub secret_config: Option<String>,
+    /// The secret config's path as given (`--secret-config` or the configured name): a file
+    /// at the scan root with its base name is not searched for secrets, as in Trivy.
+    pub secret_config_path: Option<PathBuf>,
     pub ignore: IgnoreList,
     pub max_secret_file_bytes: u64,
     /// Show a progress line on stderr.
@@ -131,7 +134,7 @@ fn rel_path(root: &Path, path: &Path, root_is_file: bool) -> String {
         .join("/")
 }
 
-fn wanted(opts: &Options, s: Severity) -> bool {
+pub(crate) fn wanted(opts: &Options, s: Severity) -> bool {
     opts.severities.is_empty() || opts.severities.contains(&s)
 }
 
@@ -152,10 +155,15 @@ fn scan_lockfile(
             return result;
         }
     };
-    let packages: Vec<Package> = packages
+    let mut packages: Vec<Package> = packages
         .into_iter()
         .filter(|p| opts.include_dev_deps || !p.dev)
+        // an unpinned requirement (`flask`, `MarkupSafe>2.0.0`) names no installed version:
+        // Trivy does not list it
+        .filter(|p| !(kind == lockfile::Kind::Requirements && p.version == "0.0.0"))
         .collect();
+    // Trivy sorts a target's packages by name (byte order), then version
+    packages.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
     if opts.scanners.vuln {
         for p in &packages {
             // unpinned requirements carry no version to match
@@ -164,57 +172,84 @@ fn scan_lockfile(
             {
                 continue;
             }
-            for f in db.vulnerabilities(p.ecosystem, &p.name, &p.version) {
-                let adv = f.advisory;
-                if opts.ignore_unfixed && f.fixed.is_empty() {
-                    continue;
-                }
-                if !wanted(opts, adv.severity) {
-                    continue;
-                }
-                let id = adv.display_id().to_string();
-                let ids: Vec<&str> = adv.all_ids().collect();
-                let purl = report::purl(p);
-                if opts
-                    .ignore
-                    .ignores(Class::Vulnerability, &ids, rel, Some(&purl))
-                {
-                    continue;
-                }
-                result.vulnerabilities.push(Vulnerability {
-                    vendor_ids: adv
-                        .all_ids()
-                        .filter(|x| *x != id)
-                        .map(str::to_string)
-                        .collect(),
-                    id,
-                    pkg_name: p.name.clone(),
-                    pkg_id: report::pkg_id(p),
-                    purl,
-                    installed_version: p.version.clone(),
-                    fixed_version: f.fixed.join(", "),
-                    severity: adv.severity,
-                    title: adv.summary.clone(),
-                    description: adv.details.clone(),
-                    primary_url: adv.primary_url(),
-                    references: adv.references.clone(),
-                    cvss_vector: adv.cvss_vector.clone(),
-                    cvss_score: adv.cvss_score,
-                    published: adv.published.clone(),
-                    modified: adv.modified.clone(),
-                    line: p.line,
-                });
-            }
+            let found = package_vulnerabilities(opts, db, rel, p, None, &p.name, &p.version);
+            result.vulnerabilities.extend(found);
         }
-        result.vulnerabilities.sort_by(|a, b| {
-            a.pkg_name
-                .cmp(&b.pkg_name)
-                .then_with(|| b.severity.cmp(&a.severity))
-                .then_with(|| a.id.cmp(&b.id))
-        });
+        sort_vulnerabilities(&mut result.vulnerabilities);
     }
     result.packages = packages;
     result
+}
+
+/// Trivy's order: by package, then most severe first, then by ID.
+pub(crate) fn sort_vulnerabilities(v: &mut [Vulnerability]) {
+    v.sort_by(|a, b| {
+        a.pkg_name
+            .cmp(&b.pkg_name)
+            .then_with(|| b.severity.cmp(&a.severity))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// The reported vulnerabilities of one package: advisories for `lookup_name@lookup_version`
+/// (an OS package's source package; a language package itself) in `release` of its
+/// ecosystem, after `--ignore-unfixed`, `--severity` and the ignore file.
+pub(crate) fn package_vulnerabilities(
+    opts: &Options,
+    db: &Database,
+    rel: &str,
+    p: &Package,
+    release: Option<&str>,
+    lookup_name: &str,
+    lookup_version: &str,
+) -> Vec<Vulnerability> {
+    let mut out = Vec::new();
+    for f in db.vulnerabilities_in(p.ecosystem, release, lookup_name, lookup_version) {
+        let adv = f.advisory;
+        if opts.ignore_unfixed && f.fixed.is_empty() {
+            continue;
+        }
+        if !wanted(opts, adv.severity) {
+            continue;
+        }
+        let id = adv.display_id().to_string();
+        let ids: Vec<&str> = adv.all_ids().collect();
+        let purl = report::purl(p);
+        if opts
+            .ignore
+            .ignores(Class::Vulnerability, &ids, rel, Some(&purl))
+        {
+            continue;
+        }
+        out.push(Vulnerability {
+            vendor_ids: adv
+                .all_ids()
+                .filter(|x| *x != id)
+                .map(str::to_string)
+                .collect(),
+            id,
+            pkg_name: p.name.clone(),
+            pkg_id: report::pkg_id(p),
+            purl,
+            installed_version: p.version.clone(),
+            fixed_version: f.fixed.join(", "),
+            severity: adv.severity,
+            title: adv.summary.clone(),
+            description: adv.details.clone(),
+            primary_url: adv.primary_url(),
+            references: adv.references.clone(),
+            cvss_vector: adv.cvss_vector.clone(),
+            cvss_score: adv.cvss_score,
+            published: adv.published.clone(),
+            modified: adv.modified.clone(),
+            line: p.line,
+            layer: p
+                .image
+                .as_deref()
+                .map(|i| (i.layer_digest.clone(), i.layer_diff_id.clone())),
+        });
+    }
+    out
 }
 
 /// Runs a scan. `db` may be empty when the vulnerability scanner is off.
@@ -326,6 +361,8 @@ pub fn run(opts: &Options, db: &Database) -> Result<Outcome, ScanError> {
     };
     let report = Report {
         artifact_name: opts.target.display().to_string(),
+        artifact_type: report::ArtifactType::Filesystem,
+        metadata: None,
         root_uri: root_dir.display().to_string(),
         created_at: time::OffsetDateTime::now_utc()
             .format(&time::format_description::well_known::Rfc3339)
@@ -338,6 +375,15 @@ pub fn run(opts: &Options, db: &Database) -> Result<Outcome, ScanError> {
         files: files.into_inner(),
         bytes: bytes.into_inner(),
     })
+}
+
+/// Trivy's secret analyzer skips `filepath.Base(configPath) == filePath`: the config file's
+/// base name at the root of the scan (its own rules would match it).
+fn is_secret_config(opts: &Options, rel: &str) -> bool {
+    opts.secret_config_path
+        .as_deref()
+        .and_then(Path::file_name)
+        .is_some_and(|base| base.to_string_lossy() == rel)
 }
 
 fn scan_file(
@@ -358,7 +404,8 @@ fn scan_file(
         None
     };
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    let want_secret = secrets.is_some() && size <= opts.max_secret_file_bytes;
+    let want_secret =
+        secrets.is_some() && size <= opts.max_secret_file_bytes && !is_secret_config(opts, rel);
     let maybe_config = opts.scanners.misconfig
         && (misconfig::detect(&name, None).is_some()
             || name.ends_with(".yaml")
@@ -439,6 +486,7 @@ mod tests {
             skip_dirs: Vec::new(),
             skip_files: Vec::new(),
             secret_config: None,
+            secret_config_path: None,
             ignore: IgnoreList::default(),
             max_secret_file_bytes: 1 << 20,
             progress: false,
@@ -568,6 +616,99 @@ mod tests {
         assert_eq!(out.report.results.len(), 1);
         assert_eq!(out.report.results[0].target, "notes.md");
         assert_eq!(out.report.results[0].secrets[0].severity, Severity::Low);
+    }
+
+    #[test]
+    fn secret_config_file_is_not_scanned_for_secrets() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let config = "rules:\n  - id: my-rule\n    category: general\n    title: mine\n    severity: HIGH\n    regex: 'opshelf-[0-9]{8}'\n# example: opshelf-12345678\n";
+        std::fs::write(d.path().join("trivy-secret.yaml"), config).expect("write");
+        std::fs::create_dir_all(d.path().join("sub")).expect("mkdir");
+        std::fs::write(d.path().join("sub/trivy-secret.yaml"), config).expect("write");
+        std::fs::write(d.path().join("app.env"), "X=opshelf-87654321\n").expect("write");
+        let mut o = opts(d.path());
+        o.secret_config = Some(config.to_string());
+        o.secret_config_path = Some(PathBuf::from("/etc/ci/trivy-secret.yaml"));
+        let out = run(&o, &Database::default()).expect("scan");
+        let targets: Vec<&str> = out
+            .report
+            .results
+            .iter()
+            .filter(|r| !r.secrets.is_empty())
+            .map(|r| r.target.as_str())
+            .collect();
+        // only the root-level file with the config's base name is skipped (Trivy compares
+        // the base name with the path relative to the root)
+        assert_eq!(targets, vec!["app.env", "sub/trivy-secret.yaml"]);
+        o.secret_config_path = None;
+        let out = run(&o, &Database::default()).expect("scan");
+        assert!(
+            out.report
+                .results
+                .iter()
+                .any(|r| r.target == "trivy-secret.yaml" && !r.secrets.is_empty())
+        );
+    }
+
+    #[test]
+    fn pkg_names_as_spelled_and_go_versions_with_v() {
+        let d = tempfile::tempdir().expect("tempdir");
+        std::fs::write(d.path().join("requirements.txt"), "Werkzeug==0.11\n").expect("write");
+        std::fs::write(
+            d.path().join("go.mod"),
+            "module x\n\ngo 1.21\n\nrequire (\n\tgithub.com/a/b v0.3.6\n\tgithub.com/c/d v2.7.1+incompatible\n)\n",
+        )
+        .expect("write");
+        let recs = [
+            br#"{"id":"PYSEC-W","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"PyPI","name":"werkzeug"},"ranges":[{"type":"ECOSYSTEM","events":[{"introduced":"0"},{"fixed":"0.15.3"}]}]}]}"#.as_slice(),
+            br#"{"id":"GO-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"Go","name":"github.com/c/d"},"ranges":[{"type":"SEMVER","events":[{"introduced":"0"},{"fixed":"2.8.0"}]}]}]}"#.as_slice(),
+        ];
+        let db = Database::new(
+            recs.iter()
+                .map(|r| {
+                    crate::osv::compact(&crate::osv::parse_record(r, false).expect("record"))
+                        .expect("compact")
+                })
+                .collect(),
+        );
+        let mut o = opts(d.path());
+        o.list_all_pkgs = true;
+        let out = run(&o, &db).expect("scan");
+        let req = out
+            .report
+            .results
+            .iter()
+            .find(|r| r.target == "requirements.txt")
+            .expect("requirements result");
+        assert_eq!(req.packages[0].name, "Werkzeug");
+        assert_eq!(req.vulnerabilities[0].pkg_name, "Werkzeug");
+        // the purl normalises the name, as the purl spec and Trivy do
+        assert_eq!(req.vulnerabilities[0].purl, "pkg:pypi/werkzeug@0.11");
+        assert_eq!(req.vulnerabilities[0].id, "PYSEC-W");
+        let gomod = out
+            .report
+            .results
+            .iter()
+            .find(|r| r.target == "go.mod")
+            .expect("go.mod result");
+        let versions: Vec<(&str, &str)> = gomod
+            .packages
+            .iter()
+            .map(|p| (p.name.as_str(), p.version.as_str()))
+            .collect();
+        assert!(
+            versions.contains(&("github.com/a/b", "v0.3.6")),
+            "{versions:?}"
+        );
+        assert!(
+            versions.contains(&("github.com/c/d", "v2.7.1+incompatible")),
+            "{versions:?}"
+        );
+        assert_eq!(
+            gomod.vulnerabilities[0].installed_version,
+            "v2.7.1+incompatible"
+        );
+        assert_eq!(gomod.vulnerabilities[0].fixed_version, "2.8.0");
     }
 
     #[test]

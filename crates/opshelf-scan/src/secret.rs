@@ -524,8 +524,9 @@ impl Scanner {
         if !any {
             return Vec::new();
         }
-        let mut line_starts: Option<Vec<usize>> = None;
-        let mut findings = Vec::new();
+        // every match first: the code shown around one finding must not show another's secret
+        // (Trivy censors all matches before it cuts the code lines)
+        let mut matches: Vec<(usize, usize, usize)> = Vec::new();
         for (i, rule) in self.rules.iter().enumerate() {
             if !candidates[i] {
                 continue;
@@ -559,18 +560,22 @@ impl Scanner {
                 {
                     continue;
                 }
-                let starts = line_starts.get_or_insert_with(|| line_starts_of(content));
                 // a secret group may begin with the line break before the key material
                 let lead = text.len() - text.trim_start().len();
-                findings.push(build_finding(
-                    rule,
-                    content,
-                    starts,
-                    secret.start() + lead,
-                    secret.end(),
-                ));
+                matches.push((i, secret.start() + lead, secret.end()));
             }
         }
+        if matches.is_empty() {
+            return Vec::new();
+        }
+        let starts = line_starts_of(content);
+        let censored = censor(content, &matches);
+        let mut findings: Vec<Finding> = matches
+            .iter()
+            .map(|&(i, start, end)| {
+                build_finding(&self.rules[i], content, &censored, &starts, start, end)
+            })
+            .collect();
         findings.sort_by(|a, b| {
             a.start_line
                 .cmp(&b.start_line)
@@ -580,6 +585,24 @@ impl Scanner {
             a.rule_id == b.rule_id && a.start_line == b.start_line && a.fingerprint == b.fingerprint
         });
         findings
+    }
+}
+
+#[cfg(test)]
+#[test]
+fn context_lines_never_show_another_secret() {
+    let text = "AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\ntoken=ghp_abcdefghijklmnopqrstuvwxyz0123456789\nlast=ä\n";
+    let found = Scanner::builtin().scan("x.env", text);
+    assert!(found.len() >= 2, "{found:?}");
+    for f in &found {
+        for (_, line, _) in &f.code {
+            assert!(
+                !line.contains("abcdefghijklmnopqrstuvwxyz0123456789"),
+                "{line}"
+            );
+            assert!(!line.contains("IOSFODNN7EXAMPLE"), "{line}");
+        }
+        assert!(!f.masked_match.contains("ODNN7EXAMPLE"));
     }
 }
 
@@ -600,8 +623,38 @@ fn line_index(starts: &[usize], offset: usize) -> usize {
     }
 }
 
-fn build_finding(rule: &Rule, content: &str, starts: &[usize], s: usize, e: usize) -> Finding {
+/// `content` with every matched secret masked as [`mask`] does, byte length kept (a masked
+/// character becomes as many `*` as it had bytes), so offsets stay valid.
+fn censor(content: &str, matches: &[(usize, usize, usize)]) -> String {
+    let mut bytes = content.as_bytes().to_vec();
+    for &(_, s, e) in matches {
+        let Some(secret) = content.get(s..e) else {
+            continue;
+        };
+        let keep = (secret.chars().count() / 6).min(4);
+        for (n, (off, c)) in secret.char_indices().enumerate() {
+            if n < keep || c == '\n' || c == '\r' {
+                continue;
+            }
+            for b in &mut bytes[s + off..s + off + c.len_utf8()] {
+                *b = b'*';
+            }
+        }
+    }
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// One finding: lines cut from `censored` (every secret masked), fingerprint from `raw`.
+fn build_finding(
+    rule: &Rule,
+    raw: &str,
+    censored: &str,
+    starts: &[usize],
+    s: usize,
+    e: usize,
+) -> Finding {
     use sha2::{Digest, Sha256};
+    let content = censored;
     let first = line_index(starts, s);
     let last = line_index(starts, e.saturating_sub(1).max(s));
     let line_text = |i: usize| -> &str {
@@ -620,10 +673,7 @@ fn build_finding(rule: &Rule, content: &str, starts: &[usize], s: usize, e: usiz
         .get(last + 1)
         .map_or(content.len(), |n| n.saturating_sub(1))
         .max(e);
-    let mut masked = String::new();
-    masked.push_str(content.get(span_start..s).unwrap_or(""));
-    masked.push_str(&mask(content.get(s..e).unwrap_or("")));
-    masked.push_str(content.get(e..span_end).unwrap_or(""));
+    let masked = content.get(span_start..span_end).unwrap_or("");
     let masked_lines: Vec<String> = masked
         .lines()
         .map(|l| l.trim_end_matches('\r').to_string())
@@ -636,7 +686,7 @@ fn build_finding(rule: &Rule, content: &str, starts: &[usize], s: usize, e: usiz
             let text = masked_lines.get(i - first).cloned().unwrap_or_default();
             code.push((i + 1, truncate(&text), true));
         } else {
-            // neighbouring lines could hold other secrets: show them only when no rule matches
+            // neighbouring lines come from the censored text: other secrets there are masked
             let t = line_text(i);
             code.push((i + 1, truncate(t), false));
         }
@@ -644,7 +694,7 @@ fn build_finding(rule: &Rule, content: &str, starts: &[usize], s: usize, e: usiz
     let mut h = Sha256::new();
     h.update(rule.id.as_bytes());
     h.update([0]);
-    h.update(content.get(s..e).unwrap_or("").as_bytes());
+    h.update(raw.get(s..e).unwrap_or("").as_bytes());
     Finding {
         rule_id: rule.id.clone(),
         category: rule.category.clone(),

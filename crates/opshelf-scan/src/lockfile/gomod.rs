@@ -50,7 +50,8 @@ pub(super) fn parse_gomod(content: &str) -> Result<Vec<Package>, ParseError> {
                         Some(i + 1),
                     ));
                 }
-                let mut p = Package::new(f[0], f[1].trim_start_matches('v'), Ecosystem::Go);
+                // the version as Go spells it (`v0.3.6`, `v2.7.1+incompatible`), as Trivy prints it
+                let mut p = Package::new(f[0], f[1], Ecosystem::Go);
                 p.line = Some(i + 1);
                 requires.push(p);
             }
@@ -72,9 +73,9 @@ pub(super) fn parse_gomod(content: &str) -> Result<Vec<Package>, ParseError> {
                 }
                 replaces.push((
                     l[0].to_string(),
-                    l.get(1).map(|v| v.trim_start_matches('v').to_string()),
+                    l.get(1).map(|v| (*v).to_string()),
                     r[0].to_string(),
-                    r.get(1).map(|v| v.trim_start_matches('v').to_string()),
+                    r.get(1).map(|v| (*v).to_string()),
                 ));
             }
             _ => {
@@ -109,7 +110,8 @@ pub(super) fn parse_gomod(content: &str) -> Result<Vec<Package>, ParseError> {
     let mut out = requires;
     dedup_packages(&mut out);
     if let Some(v) = go_version {
-        out.push(Package::new("stdlib", v, Ecosystem::Go));
+        // Trivy prefixes the toolchain version with `v` for consistency with module versions
+        out.push(Package::new("stdlib", format!("v{v}"), Ecosystem::Go));
     }
     Ok(out)
 }

@@ -45,10 +45,30 @@ pub struct Package {
     pub commit: Option<String>,
     /// 1-based line of the package in the lockfile, when known.
     pub line: Option<usize>,
+    /// Packages found in container images: the layer, and for OS packages the source package.
+    pub image: Option<Box<ImageInfo>>,
+}
+
+/// Where an image package came from; for OS packages also what advisories key it by.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ImageInfo {
+    /// The layer's blob digest (`sha256:...`, empty when unknown) and its `diff_id`.
+    pub layer_digest: String,
+    pub layer_diff_id: String,
+    /// The file the package was read from (`usr/lib/python3/dist-packages/x.dist-info/METADATA`).
+    pub file_path: String,
+    /// OS packages: source package name and version (Debian/Ubuntu/Alpine advisories are
+    /// keyed by source package), architecture, purl namespace (`debian`) and distro
+    /// qualifier (`debian-12.5`).
+    pub src_name: String,
+    pub src_version: String,
+    pub arch: String,
+    pub namespace: String,
+    pub distro: String,
 }
 
 impl Package {
-    fn new(name: impl Into<String>, version: impl Into<String>, ecosystem: Ecosystem) -> Self {
+    pub fn new(name: impl Into<String>, version: impl Into<String>, ecosystem: Ecosystem) -> Self {
         Package {
             name: name.into(),
             version: version.into(),
@@ -56,6 +76,7 @@ impl Package {
             dev: false,
             commit: None,
             line: None,
+            image: None,
         }
     }
 
@@ -505,12 +526,22 @@ mod tests {
                                 commit.filter(|c| !c.is_empty()),
                             ));
                         }
+                        // osv-scanner normalises PyPI names and drops Go's `v`; opshelf
+                        // keeps both as Trivy prints them, so compare the normalised forms
                         let mut got: Vec<Row> = pkgs
                             .iter()
                             .map(|p| {
                                 (
-                                    p.name.clone(),
-                                    p.version.clone(),
+                                    match p.ecosystem {
+                                        Ecosystem::PyPI => normalize_pypi_name(&p.name),
+                                        _ => p.name.clone(),
+                                    },
+                                    match p.ecosystem {
+                                        Ecosystem::Go => {
+                                            p.version.trim_start_matches('v').to_string()
+                                        }
+                                        _ => p.version.clone(),
+                                    },
                                     p.ecosystem,
                                     p.dev,
                                     p.commit.clone().filter(|c| !c.is_empty()),

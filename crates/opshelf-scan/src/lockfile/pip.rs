@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use regex::Regex;
 
-use super::{Package, ParseError, Reader, dedup_packages, normalize_pypi_name, regex};
+use super::{Package, ParseError, Reader, dedup_packages, regex};
 use crate::version::Ecosystem;
 
 pub(super) fn parse_requirements(
@@ -132,7 +132,8 @@ fn parse_requirement_line(line: &str) -> Option<Package> {
         r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*(\[[^\]]*\])?\s*(===|==|>=|~=|<=|!=|<|>)?\s*([^,\s]*)",
     );
     let caps = re.captures(line)?;
-    let name = normalize_pypi_name(caps.get(1)?.as_str());
+    // the name as spelled in the file (Trivy's `PkgName`); lookups normalise it (PEP 503)
+    let name = caps.get(1)?.as_str();
     let op = caps.get(3).map_or("", |m| m.as_str());
     let ver = caps.get(4).map_or("", |m| m.as_str());
     let version = match op {

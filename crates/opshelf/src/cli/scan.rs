@@ -17,6 +17,9 @@ pub enum Command {
     Fs(Box<FsArgs>),
     /// Scan configuration files for misconfigurations only (like `trivy config`).
     Config(Box<Common>),
+    /// Scan a container image: a `docker save` archive or an OCI layout, directory or tar
+    /// (like `trivy image --input`): OS and language packages, secrets in layer files.
+    Image(Box<ImageArgs>),
     /// The offline advisory database.
     #[command(subcommand)]
     Db(DbCommand),
@@ -41,7 +44,29 @@ pub struct FsArgs {
     list_all_pkgs: bool,
 }
 
-/// Flags shared by `fs` and `config` (Trivy's names and meaning).
+/// `scan image` flags.
+#[derive(Debug, clap::Args)]
+pub struct ImageArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Scanners to run on the image's files: vuln, secret (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "vuln,secret")]
+    scanners: Vec<String>,
+    /// Scanners for the image config: misconfig (Dockerfile checks such as DS002, DS026).
+    #[arg(long, value_delimiter = ',')]
+    image_config_scanners: Vec<String>,
+    /// Do not report vulnerabilities without a fixed version.
+    #[arg(long)]
+    ignore_unfixed: bool,
+    /// List every package found (JSON and CycloneDX output).
+    #[arg(long)]
+    list_all_pkgs: bool,
+    /// Cap on the inflated bytes of all layers together (decompression bombs stop here).
+    #[arg(long, default_value_t = 16 << 30)]
+    max_image_bytes: u64,
+}
+
+/// Flags shared by `fs`, `config` and `image` (Trivy's names and meaning).
 #[derive(Debug, clap::Args)]
 pub struct Common {
     /// Directory or file to scan.
@@ -155,12 +180,12 @@ fn write_output(text: &str, output: Option<&PathBuf>) -> anyhow::Result<()> {
     }
 }
 
-fn run_scan(
+fn options(
     common: &Common,
     scanners: Scanners,
     flags: (bool, bool, bool),
     ctx: &super::CliContext,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<(Options, opshelf_scan::osv::Database, Format)> {
     let cfg = &ctx.section::<opshelf_scan::Scan>();
     let format = Format::parse(&common.format).with_context(|| {
         format!(
@@ -198,6 +223,12 @@ fn run_scan(
         skip_dirs: common.skip_dirs.clone(),
         skip_files: common.skip_files.clone(),
         secret_config,
+        secret_config_path: Some(
+            common
+                .secret_config
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(&cfg.secret_config)),
+        ),
         ignore: load_ignore(common.ignorefile.as_ref(), &cfg.ignorefile)?,
         max_secret_file_bytes: cfg.max_secret_file_bytes,
         progress: !common.quiet && opshelf_scan::scan::progress_wanted(),
@@ -207,18 +238,71 @@ fn run_scan(
             common.parallel
         },
     };
-    let outcome = opshelf_scan::scan::run(&opts, &db)?;
-    for r in &outcome.report.results {
+    Ok((opts, db, format))
+}
+
+fn finish(
+    report: &opshelf_scan::report::Report,
+    common: &Common,
+    format: Format,
+) -> anyhow::Result<ExitCode> {
+    for r in &report.results {
         if let Some(e) = &r.error {
             eprintln!("opshelf: {e}");
         }
     }
-    let text = opshelf_scan::report::render(&outcome.report, format, env!("CARGO_PKG_VERSION"));
+    let text = opshelf_scan::report::render(report, format, env!("CARGO_PKG_VERSION"));
     write_output(&text, common.output.as_ref())?;
-    if common.exit_code != 0 && outcome.report.count() > 0 {
+    if common.exit_code != 0 && report.count() > 0 {
         return Ok(ExitCode::from(common.exit_code));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_scan(
+    common: &Common,
+    scanners: Scanners,
+    flags: (bool, bool, bool),
+    ctx: &super::CliContext,
+) -> anyhow::Result<ExitCode> {
+    let (opts, db, format) = options(common, scanners, flags, ctx)?;
+    let outcome = opshelf_scan::scan::run(&opts, &db)?;
+    finish(&outcome.report, common, format)
+}
+
+fn run_image(a: &ImageArgs, ctx: &super::CliContext) -> anyhow::Result<ExitCode> {
+    let scanners = Scanners::parse(&a.scanners.join(",")).map_err(anyhow::Error::msg)?;
+    anyhow::ensure!(
+        !scanners.misconfig,
+        "--scanners misconfig is not supported for images; use --image-config-scanners misconfig"
+    );
+    let mut config_misconfig = false;
+    for s in &a.image_config_scanners {
+        match s.trim() {
+            "misconfig" | "config" => config_misconfig = true,
+            "" => {}
+            other => anyhow::bail!("unknown image config scanner {other:?} (expected misconfig)"),
+        }
+    }
+    let (scan, db, format) = options(
+        &a.common,
+        scanners,
+        (a.ignore_unfixed, false, a.list_all_pkgs),
+        ctx,
+    )?;
+    let opts = opshelf_scan::image::ImageOptions {
+        scan,
+        limits: opshelf_scan::image::layer::Limits {
+            max_image_bytes: a.max_image_bytes,
+            ..opshelf_scan::image::layer::Limits::default()
+        },
+        config_misconfig,
+    };
+    let outcome = opshelf_scan::image::scan_image(&opts, &db)?;
+    for w in &outcome.warnings {
+        eprintln!("opshelf: warning: {w}");
+    }
+    finish(&outcome.report, &a.common, format)
 }
 
 /// Runs a `scan` subcommand.
@@ -233,6 +317,7 @@ pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCo
             let flags = (a.ignore_unfixed, a.include_dev_deps, a.list_all_pkgs);
             run_scan(&a.common, scanners, flags, ctx)
         }
+        Command::Image(a) => run_image(&a, ctx),
         Command::Config(common) => {
             let scanners = Scanners {
                 vuln: false,
