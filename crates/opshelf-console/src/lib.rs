@@ -23,6 +23,9 @@ pub mod routes;
 pub mod scans;
 pub mod waf;
 
+#[cfg(test)]
+mod http_tests;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 

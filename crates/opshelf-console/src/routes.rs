@@ -6,6 +6,7 @@
 //! the bearer-token scan upload needs a session; every change needs the admin role, the
 //! CSRF token and a same-origin request ([`Authed`]).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,7 +86,10 @@ pub fn router(app: App, home: &'static str) -> Router {
         .route("/console/api/waf", get(waf_json))
         .route("/console/api/scans", get(list_scans).post(upload_scan))
         .route("/console/api/scans/latest", get(latest_scan))
-        .route("/console/api/proxy/{upstream}/{*rest}", any(forward))
+        .route(
+            "/console/api/proxy/{upstream}/{*upstream_path}",
+            any(forward),
+        )
         .route(
             "/console/{*rest}",
             any(|| async { Error::NotFound("no such console path".into()) }),
@@ -117,7 +121,16 @@ async fn security_headers(req: Request, next: Next) -> Response {
     resp
 }
 
-async fn asset(State(app): State<App>, Path(path): Path<String>, headers: HeaderMap) -> Response {
+/// Path parameters by name: when the console is mounted on another listener, the binary's
+/// outer route adds its own parameter (`rest`), so positional extraction would fail.
+type Params = Path<HashMap<String, String>>;
+
+fn param(p: &HashMap<String, String>, name: &str) -> String {
+    p.get(name).cloned().unwrap_or_default()
+}
+
+async fn asset(State(app): State<App>, Path(p): Params, headers: HeaderMap) -> Response {
+    let path = param(&p, "path");
     match app.0.assets.file(&path) {
         Some(a) => a.respond(&headers),
         None => Error::NotFound(format!("no asset {path}")).into_response(),
@@ -342,9 +355,10 @@ struct UserChange {
 async fn update_user(
     State(app): State<App>,
     Authed(s): Authed,
-    Path(name): Path<String>,
+    Path(p): Params,
     Json(body): Json<UserChange>,
 ) -> Result<Json<Value>, Error> {
+    let name = param(&p, "name");
     let Some(mut u) = app.user(&name).await? else {
         return Err(Error::NotFound(format!("no user {name}")));
     };
@@ -393,8 +407,9 @@ impl App {
 async fn delete_user(
     State(app): State<App>,
     Authed(s): Authed,
-    Path(name): Path<String>,
+    Path(p): Params,
 ) -> Result<StatusCode, Error> {
+    let name = param(&p, "name");
     let Some(u) = app.user(&name).await? else {
         return Err(Error::NotFound(format!("no user {name}")));
     };
@@ -593,9 +608,10 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
 async fn forward(
     State(app): State<App>,
     Authed(s): Authed,
-    Path((name, rest)): Path<(String, String)>,
+    Path(p): Params,
     req: Request,
 ) -> Result<Response, Error> {
+    let (name, rest) = (param(&p, "upstream"), param(&p, "upstream_path"));
     let Some(up) = proxy::upstream(&name) else {
         return Err(Error::NotFound(format!("no upstream {name}")));
     };

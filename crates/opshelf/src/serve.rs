@@ -333,15 +333,18 @@ impl Running {
 /// `m`'s paths answered by its router, everything else by the listener owner's `router`
 /// (which keeps its own fallback).
 fn mount(router: axum::Router, m: opshelf_core::Mount) -> axum::Router {
+    // As services, not `Router`s: axum's `route_service` refuses a `Router` (it wants `nest`,
+    // which would strip the prefix).
+    let ui = m.router.into_service::<axum::body::Body>();
     let mut out = axum::Router::new();
     for p in m.paths {
         out = if p.len() > 1 && p.ends_with('/') {
-            out.route_service(&format!("{p}{{*rest}}"), m.router.clone())
+            out.route_service(&format!("{p}{{*rest}}"), ui.clone())
         } else {
-            out.route_service(p, m.router.clone())
+            out.route_service(p, ui.clone())
         };
     }
-    out.fallback_service(router)
+    out.fallback_service(router.into_service::<axum::body::Body>())
 }
 
 /// A listener's limits: the capability's body limit and per-address cap, `[server]`'s

@@ -21,7 +21,7 @@ function CreateFlag({ onCreated, canChange }) {
   };
   return html`<${Section} title="Create a flag">
     <form class="inline" onSubmit=${submit}>
-      <${Field} label="Name" id="new-flag-name"><input id="new-flag-name" value=${name} onInput=${(e) => setName(e.target.value)} required pattern="[A-Za-z0-9._~-]+" /><//>
+      <${Field} label="Name" id="new-flag-name"><input id="new-flag-name" value=${name} onInput=${(e) => setName(e.target.value)} required /><//>
       <${Field} label="Type" id="new-flag-type"><select id="new-flag-type" value=${type} onChange=${(e) => setType(e.target.value)}>
         ${['release', 'experiment', 'operational', 'kill-switch', 'permission'].map((t) => html`<option value=${t}>${t}</option>`)}
       </select><//>
@@ -44,7 +44,7 @@ function FlagTable({ features, envs, canChange, reload }) {
     <${ErrorBox} error=${act.error} />
     ${shown.length === 0
       ? html`<p class="state empty">${features.length ? 'No flag matches your search.' : 'No flags yet. Create the first one above.'}</p>`
-      : html`<div class="table-wrap"><table>
+      : html`<div class="table-wrap" tabindex="0"><table>
         <thead><tr><th scope="col">Flag</th><th scope="col">Type</th>${envs.map((e) => html`<th scope="col">${e.name}</th>`)}<th scope="col">Created</th></tr></thead>
         <tbody>${shown.map((f) => html`<tr data-flag=${f.name}>
           <th scope="row"><a href=${`#/flags/${enc(f.name)}`}>${f.name}</a>${f.stale && html` <${Badge} kind="warn">stale<//>`}
@@ -85,7 +85,7 @@ function Segments({ canChange }) {
   };
   const del = (id) => act.run(async () => { await flagsApi(`segments/${id}`, { method: 'DELETE' }); state.reload(); });
   return html`<${Section} title="Segments">
-    <${Async} state=${state} isEmpty=${(d) => !d.segments.length} empty="No segments yet.">${(d) => html`<div class="table-wrap"><table>
+    <${Async} state=${state} isEmpty=${(d) => !d.segments.length} empty="No segments yet.">${(d) => html`<div class="table-wrap" tabindex="0"><table>
       <thead><tr><th scope="col">Segment</th><th scope="col">Constraints</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
       <tbody>${d.segments.map((s) => html`<tr><th scope="row">${s.name} <small>#${s.id}</small></th>
         <td>${(s.constraints || []).map((c) => html`<code>${c.contextName} ${c.inverted ? 'NOT ' : ''}${c.operator} ${(c.values || [c.value]).join(', ')}</code> `)}</td>
@@ -119,7 +119,7 @@ function Tokens({ canChange }) {
   };
   const del = (secret) => act.run(async () => { await flagsApi(`api-tokens/${enc(secret)}`, { method: 'DELETE' }); state.reload(); });
   return html`<${Section} title="API tokens">
-    <${Async} state=${state} isEmpty=${(d) => !d.tokens.length} empty="No API tokens.">${(d) => html`<div class="table-wrap"><table>
+    <${Async} state=${state} isEmpty=${(d) => !d.tokens.length} empty="No API tokens.">${(d) => html`<div class="table-wrap" tabindex="0"><table>
       <thead><tr><th scope="col">Name</th><th scope="col">Type</th><th scope="col">Environment</th><th scope="col">Projects</th><th scope="col">Created</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
       <tbody>${d.tokens.map((t) => html`<tr><th scope="row">${t.tokenName || t.username || '—'}</th><td>${t.type}</td><td>${t.environment}</td>
         <td>${(t.projects || [t.project]).join(', ')}</td><td><small>${fmtTime(t.createdAt)}</small></td>

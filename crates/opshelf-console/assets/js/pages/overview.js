@@ -27,7 +27,7 @@ function Overview() {
         <div class="grid">${d.metrics.map((m) => html`<${MetricCard} m=${m} />`)}</div>
       <//>
       <${Section} title="Capabilities">
-        <div class="table-wrap"><table>
+        <div class="table-wrap" tabindex="0"><table>
           <thead><tr><th scope="col">Capability</th><th scope="col">State</th><th scope="col">Serving</th><th scope="col">Summary</th></tr></thead>
           <tbody>${d.capabilities.map((c) => html`<tr>
             <th scope="row">${c.name}</th><td><${Badge} kind=${stateKind(c.state)}>${c.state}<//></td>
@@ -42,13 +42,13 @@ function Overview() {
         <${Chart} title="Memory (RSS, MB)" times=${times} series=${[{ label: 'RSS MB', values: d.series.map((s) => Math.round(s[1] / 1048576 * 10) / 10) }]} />
         <${Chart} title="Data directory (MB)" times=${times} series=${[{ label: 'data MB', values: d.series.map((s) => Math.round(s[3] / 1048576 * 100) / 100) }]} />
         <h3>Disk per capability</h3>
-        <div class="table-wrap"><table>
+        <div class="table-wrap" tabindex="0"><table>
           <thead><tr><th scope="col">Where</th><th scope="col" class="num">Size</th></tr></thead>
           <tbody>${d.disk.map(([n, b]) => html`<tr><th scope="row">${n}</th><td class="num">${fmtBytes(b)}</td></tr>`)}</tbody>
         </table></div>
       <//>
       <${Section} title="Listeners">
-        <div class="table-wrap"><table>
+        <div class="table-wrap" tabindex="0"><table>
           <thead><tr><th scope="col">Listener</th><th scope="col">Capability</th><th scope="col">Address</th><th scope="col">TLS</th></tr></thead>
           <tbody>${d.listeners.map((l) => html`<tr><th scope="row">${l.name}</th><td>${l.capability}</td><td><code>${l.addr}</code></td><td>${l.tls ? 'yes' : 'no'}</td></tr>`)}</tbody>
         </table></div>

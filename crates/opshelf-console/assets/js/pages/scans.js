@@ -33,7 +33,7 @@ function Upload({ onDone }) {
 function Report({ repo, branch }) {
   const state = useData(() => api(`/console/api/scans/latest?repo=${encodeURIComponent(repo)}&branch=${encodeURIComponent(branch)}`), [repo, branch]);
   return html`<${Async} state=${state} isEmpty=${(d) => !d.findings.length} empty="No findings in the latest report.">${(d) => html`
-    <div class="table-wrap"><table>
+    <div class="table-wrap" tabindex="0"><table>
       <thead><tr><th scope="col">Severity</th><th scope="col">Kind</th><th scope="col">Id</th><th scope="col">Where</th><th scope="col">Package</th><th scope="col">Fixed in</th><th scope="col">Title</th></tr></thead>
       <tbody>${d.findings.slice(0, 300).map((f) => html`<tr><td><${Badge} kind=${sevKind(f.severity)}>${f.severity}<//></td><td>${f.kind}</td><th scope="row">${f.id}</th>
         <td><code>${f.target}</code></td><td>${f.package ? `${f.package} ${f.installed}` : ''}</td><td>${f.fixed || ''}</td><td>${f.title}</td></tr>`)}</tbody>

@@ -31,7 +31,7 @@ function TokenForm({ onChange }) {
 
 function Table({ rows, cols }) {
   if (!rows.length) return html`<p class="state empty">None.</p>`;
-  return html`<div class="table-wrap"><table><thead><tr>${cols.map((c) => html`<th scope="col">${c[0]}</th>`)}</tr></thead>
+  return html`<div class="table-wrap" tabindex="0"><table><thead><tr>${cols.map((c) => html`<th scope="col">${c[0]}</th>`)}</tr></thead>
     <tbody>${rows.map((r) => html`<tr>${cols.map((c, i) => (i === 0 ? html`<th scope="row">${c[1](r)}</th>` : html`<td>${c[1](r)}</td>`))}</tr>`)}</tbody></table></div>`;
 }
 

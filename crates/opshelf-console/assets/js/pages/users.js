@@ -17,7 +17,7 @@ function Users({ session }) {
   return html`<h1>Users</h1>
     <${ErrorBox} error=${act.error} />
     <${Section} title="People">
-      <${Async} state=${state} isEmpty=${(d) => !d.users.length} empty="No users.">${(d) => html`<div class="table-wrap"><table>
+      <${Async} state=${state} isEmpty=${(d) => !d.users.length} empty="No users.">${(d) => html`<div class="table-wrap" tabindex="0"><table>
         <thead><tr><th scope="col">User</th><th scope="col">Role</th><th scope="col">Since</th><th scope="col"><span class="sr-only">Actions</span></th></tr></thead>
         <tbody>${d.users.map((u) => html`<tr><th scope="row">${u.name}${u.name === session.user ? ' (you)' : ''}</th>
           <td><label class="sr-only" for=${`role-${u.name}`}>Role of ${u.name}</label><select id=${`role-${u.name}`} value=${u.role} onChange=${(e) => setUserRole(u.name, e.target.value)}>

@@ -7,7 +7,7 @@ import { Chart } from '../chart.js';
 function Blocked({ e }) {
   return html`<details class="blocked" data-unique-id=${e.id}>
     <summary><code>${e.method} ${e.uri}</code> from ${e.client_ip} · ${e.status}${e.anomaly_score !== null ? ` · anomaly score ${e.anomaly_score}` : ''} <small>${e.time}</small></summary>
-    <div class="table-wrap"><table>
+    <div class="table-wrap" tabindex="0"><table>
       <thead><tr><th scope="col">Rule</th><th scope="col">Message</th><th scope="col">What matched</th></tr></thead>
       <tbody>${e.rules.map((r) => html`<tr><th scope="row">${r.id}</th><td>${r.message}</td><td><code>${r.match || r.data}</code></td></tr>`)}</tbody>
     </table></div>
@@ -40,9 +40,9 @@ function Waf() {
         : a && a.error ? html`<p class="state error" role="alert">The audit log cannot be read: ${a.error}</p>`
         : html`
       <div class="grid">
-        <${Section} title="Top rules">${a.top_rules.length ? html`<div class="table-wrap"><table><thead><tr><th scope="col">Rule</th><th scope="col">Message</th><th scope="col" class="num">Hits</th></tr></thead>
+        <${Section} title="Top rules">${a.top_rules.length ? html`<div class="table-wrap" tabindex="0"><table><thead><tr><th scope="col">Rule</th><th scope="col">Message</th><th scope="col" class="num">Hits</th></tr></thead>
           <tbody>${a.top_rules.map(([id, m, n]) => html`<tr><th scope="row">${id}</th><td>${m}</td><td class="num">${n}</td></tr>`)}</tbody></table></div>` : html`<p class="state empty">No rule has matched yet.</p>`}<//>
-        <${Section} title="Top client addresses">${a.top_clients.length ? html`<div class="table-wrap"><table><thead><tr><th scope="col">Address</th><th scope="col" class="num">Flagged</th></tr></thead>
+        <${Section} title="Top client addresses">${a.top_clients.length ? html`<div class="table-wrap" tabindex="0"><table><thead><tr><th scope="col">Address</th><th scope="col" class="num">Flagged</th></tr></thead>
           <tbody>${a.top_clients.map(([ip, n]) => html`<tr><th scope="row">${ip}</th><td class="num">${n}</td></tr>`)}</tbody></table></div>` : html`<p class="state empty">No client flagged yet.</p>`}<//>
       </div>
       <${Section} title="Recent blocked requests">
