@@ -151,7 +151,7 @@ fn spawn_sampler(ctx: &Context, app: App) {
                 () = shutdown.wait() => break,
                 _ = tick.tick() => {}
             }
-            if n % 12 == 0 {
+            if n.is_multiple_of(12) {
                 let dir = app.0.data_dir.clone();
                 disk = tokio::task::spawn_blocking(move || overview::dir_bytes(&dir))
                     .await

@@ -57,7 +57,7 @@ pub struct Config {
     pub scan_upload_token: String,
     /// Other listeners that serve this UI at `/` too, opening on their page.
     pub mount_on: Vec<String>,
-    /// Idle lifetime of a session, in hours.
+    /// How long a session lasts after sign-in, in hours.
     pub session_hours: u64,
     /// Largest scan report accepted, in bytes.
     pub max_upload_bytes: usize,

@@ -70,7 +70,7 @@ pub fn router(app: App, home: &'static str) -> Router {
         }
     };
     Router::new()
-        .route("/", get(page.clone()))
+        .route("/", get(page))
         .route("/console/", get(page))
         .route("/console/assets/{*path}", get(asset))
         .route("/console/api/login", post(login))
