@@ -33,7 +33,9 @@ async fn the_console_signs_in_manages_flags_through_its_proxy_and_opens_on_the_f
 
     // No session: nothing.
     let r = http
-        .get(format!("{console}/console/api/proxy/flags/projects/default/features"))
+        .get(format!(
+            "{console}/console/api/proxy/flags/projects/default/features"
+        ))
         .send()
         .await
         .unwrap();
@@ -47,17 +49,22 @@ async fn the_console_signs_in_manages_flags_through_its_proxy_and_opens_on_the_f
         .unwrap();
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
     let cookie = cookie.split(';').next().unwrap().to_owned();
     let csrf = r.json::<Value>().await.unwrap()["csrf"]
         .as_str()
         .unwrap()
         .to_owned();
 
-    // Create a flag through the console; the flags API (the admin token the console adds)
-    // has it, and the Unleash event log says so.
+    // Create a flag through the console; the flags API (with the admin token the console adds)
+    // has it.
     let r = http
-        .post(format!("{console}/console/api/proxy/flags/projects/default/features"))
+        .post(format!(
+            "{console}/console/api/proxy/flags/projects/default/features"
+        ))
         .header("cookie", &cookie)
         .header("x-csrf-token", &csrf)
         .json(&json!({"name": "from-the-console", "type": "release"}))
@@ -67,7 +74,9 @@ async fn the_console_signs_in_manages_flags_through_its_proxy_and_opens_on_the_f
     assert!(r.status().is_success(), "{}", r.status());
     let flags = srv.url("flags");
     let got: Value = http
-        .get(format!("{flags}/api/admin/projects/default/features/from-the-console"))
+        .get(format!(
+            "{flags}/api/admin/projects/default/features/from-the-console"
+        ))
         .header("authorization", ADMIN)
         .send()
         .await
@@ -127,7 +136,10 @@ async fn the_console_signs_in_manages_flags_through_its_proxy_and_opens_on_the_f
         .iter()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert!(names.contains(&"flags") && names.contains(&"console"), "{names:?}");
+    assert!(
+        names.contains(&"flags") && names.contains(&"console"),
+        "{names:?}"
+    );
     assert!(
         ov["metrics"]
             .as_array()
