@@ -164,6 +164,27 @@ pub struct Started {
     pub status: Arc<dyn StatusSource>,
     /// The sink this capability offers for other capabilities' log records, if it stores logs.
     pub log_sink: Option<Arc<dyn LogSink>>,
+    /// Routers to mount on OTHER capabilities' listeners, by listener name (the console's UI
+    /// at `/` of the flags listener). The binary serves a mount's paths ([`Mount::paths`])
+    /// before the owner's router, which keeps every other route and its own fallback. A
+    /// mount only reaches listeners of capabilities started after this one.
+    pub mounts: BTreeMap<&'static str, Mount>,
+}
+
+/// A router offered to another capability's listener, and the paths it takes there.
+#[derive(Clone)]
+pub struct Mount {
+    /// Exact paths (`"/"`) and prefixes ending in `/` (`"/console/"`) it answers.
+    pub paths: Vec<&'static str>,
+    pub router: Router,
+}
+
+impl fmt::Debug for Mount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Mount")
+            .field("paths", &self.paths)
+            .finish_non_exhaustive()
+    }
 }
 
 impl fmt::Debug for Started {
@@ -182,7 +203,20 @@ impl Started {
             routers: BTreeMap::new(),
             status,
             log_sink: None,
+            mounts: BTreeMap::new(),
         }
+    }
+
+    /// Mount `router` on `paths` of another capability's listener named `listener`.
+    #[must_use]
+    pub fn with_mount(
+        mut self,
+        listener: &'static str,
+        paths: Vec<&'static str>,
+        router: Router,
+    ) -> Self {
+        self.mounts.insert(listener, Mount { paths, router });
+        self
     }
 
     /// Serve `router` on the listener named `listener`.

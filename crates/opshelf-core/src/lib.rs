@@ -26,7 +26,9 @@ pub mod token;
 
 use std::path::PathBuf;
 
-pub use capability::{Capability, Env, EnvError, ErrorStyle, ListenerSpec, StartError, Started};
+pub use capability::{
+    Capability, Env, EnvError, ErrorStyle, ListenerSpec, Mount, StartError, Started,
+};
 pub use logsink::{LogForwarder, LogSink, LogSinkSlot};
 pub use metrics::Metrics;
 pub use shutdown::Shutdown;
@@ -54,6 +56,9 @@ pub struct Context {
     pub reload: Reload,
     /// Where to hand log records (the logs capability's sink, when one is enabled).
     pub logs: LogSinkSlot,
+    /// The platform's listeners and capability reports, read-only (the console reads it;
+    /// the binary sets it, it is empty otherwise).
+    pub board: status::BoardView,
 }
 
 impl std::fmt::Debug for Context {
@@ -87,6 +92,7 @@ impl Context {
             tasks: tasks.for_owner(name),
             reload: reload.clone(),
             logs: logs.clone(),
+            board: status::BoardView::default(),
         }
     }
 }

@@ -251,6 +251,40 @@ impl StatusBoard {
     }
 }
 
+/// A read-only view of the [`StatusBoard`], for a capability that shows the platform (the
+/// console): every bound listener (so it can reach the others over HTTP, as any client would)
+/// and every capability's report. Empty until the binary fills [`crate::Context::board`].
+#[derive(Clone, Default)]
+pub struct BoardView(StatusBoard);
+
+impl std::fmt::Debug for BoardView {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BoardView").finish_non_exhaustive()
+    }
+}
+
+impl BoardView {
+    /// Every listener bound so far.
+    #[must_use]
+    pub fn listeners(&self) -> Vec<ListenerInfo> {
+        self.0.listeners()
+    }
+
+    /// Every capability's status now.
+    #[must_use]
+    pub fn capabilities(&self) -> Vec<CapabilityStatus> {
+        self.0.capabilities()
+    }
+}
+
+impl StatusBoard {
+    /// The read-only view handed to capabilities.
+    #[must_use]
+    pub fn view(&self) -> BoardView {
+        BoardView(self.clone())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,6 +36,8 @@ impl Registry {
     pub fn builtin() -> Self {
         let mut r = Self::empty();
         // One line per capability: the cargo feature and the type implementing `Capability`.
+        // The console first: it mounts its UI on later capabilities' listeners (flags).
+        capability!(r, "console", opshelf_console::Console);
         capability!(r, "secrets", opshelf_secrets::Secrets);
         capability!(r, "flags", opshelf_flags::Flags);
         capability!(r, "waf", opshelf_waf::Waf);

@@ -185,7 +185,10 @@ impl Running {
             metrics.clone(),
         ));
 
-        // 4. Capabilities, in registry order.
+        // 4. Capabilities, in registry order. A capability may mount a router on a later
+        // capability's listener (the console's UI at `/` of the flags listener).
+        let mut mounts: std::collections::BTreeMap<&'static str, opshelf_core::Mount> =
+            std::collections::BTreeMap::new();
         for c in registry.iter() {
             let Some(section) = config.sections.get(c.name()) else {
                 continue;
@@ -193,7 +196,7 @@ impl Running {
             if !c.enabled(section.as_ref()) {
                 continue;
             }
-            let ctx = Context::for_capability(
+            let mut ctx = Context::for_capability(
                 c.name(),
                 Arc::clone(&storage),
                 config.data_dir.clone(),
@@ -202,6 +205,7 @@ impl Running {
                 &reload,
                 &log_sink,
             );
+            ctx.board = board.view();
             let mut out = match c.start(section.as_ref(), ctx).await {
                 Ok(out) => out,
                 Err(e) => {
@@ -222,6 +226,10 @@ impl Running {
                         c.name(),
                         p.spec.name
                     );
+                };
+                let router = match mounts.remove(p.spec.name) {
+                    Some(m) => mount(router, m),
+                    None => router,
                 };
                 let limits = limits(config, p.spec.limits);
                 let router = with_layers(router, p.spec.name, limits, p.spec.errors, &metrics);
@@ -251,6 +259,7 @@ impl Running {
                     metrics.clone(),
                 ));
             }
+            mounts.append(&mut out.mounts);
             if let Some(sink) = out.log_sink.take() {
                 log_sink.set(sink);
             }
@@ -319,6 +328,23 @@ impl Running {
             ExitCode::SUCCESS
         })
     }
+}
+
+/// `m`'s paths answered by its router, everything else by the listener owner's `router`
+/// (which keeps its own fallback).
+fn mount(router: axum::Router, m: opshelf_core::Mount) -> axum::Router {
+    // As services, not `Router`s: axum's `route_service` refuses a `Router` (it wants `nest`,
+    // which would strip the prefix).
+    let ui = m.router.into_service::<axum::body::Body>();
+    let mut out = axum::Router::new();
+    for p in m.paths {
+        out = if p.len() > 1 && p.ends_with('/') {
+            out.route_service(&format!("{p}{{*rest}}"), ui.clone())
+        } else {
+            out.route_service(p, ui.clone())
+        };
+    }
+    out.fallback_service(router.into_service::<axum::body::Body>())
 }
 
 /// A listener's limits: the capability's body limit and per-address cap, `[server]`'s

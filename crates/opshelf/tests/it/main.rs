@@ -6,6 +6,8 @@ mod foundation;
 mod platform;
 mod support;
 
+#[cfg(all(feature = "console", feature = "flags"))]
+mod console;
 #[cfg(feature = "flags")]
 mod flags;
 #[cfg(feature = "scan")]
