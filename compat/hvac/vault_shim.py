@@ -78,7 +78,7 @@ def server(argv):
     for ttl in ("default_lease_ttl", "max_lease_ttl"):
         if ttl in cfg:
             lines.append(f'{ttl} = "{cfg[ttl]}"')
-    for cap in ("flags", "waf"):
+    for cap in ("flags", "waf", "traces", "logs", "console"):
         if f"[{cap}]" in example:
             lines += [f"[{cap}]", "enabled = false"]
     toml_path = os.path.join(work, "opshelf.toml")
