@@ -339,3 +339,59 @@ fn dependency_links(spans: &[StoredSpan], filter: Option<&str>) -> Vec<Value> {
         .map(|((parent, child), n)| json!({"parent": parent, "child": child, "callCount": n}))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trace_by_id_bounds_read_grafanas_milliseconds() {
+        // µs as Jaeger reads them
+        assert_eq!(
+            id_bound_ns(1_767_225_600_000_000),
+            1_767_225_600_000_000_000
+        );
+        // Grafana's ms (would be January 1970 as µs)
+        assert_eq!(id_bound_ns(1_767_225_600_000), 1_767_225_600_000_000_000);
+        let p = vec![("start".to_owned(), "x".to_owned())];
+        assert_eq!(window(&p).unwrap_err().status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[test]
+    fn search_parameters_as_jaeger_parses_them() {
+        let p = |s: &[(&str, &str)]| -> Vec<(String, String)> {
+            s.iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(search_params(&p(&[])).is_err(), "service is required");
+        let (q, ids) = search_params(&p(&[
+            ("service", "api"),
+            ("tag", "http.url:http://x:80/"),
+            ("tags", r#"{"error":"true"}"#),
+            ("minDuration", "1.5ms"),
+            ("maxDuration", "2s"),
+            ("start", "1000"),
+            ("end", "2000"),
+            ("lookback", "custom"),
+        ]))
+        .unwrap();
+        assert!(ids.is_empty());
+        assert_eq!(q.tags["http.url"], "http://x:80/");
+        assert_eq!(q.tags["error"], "true");
+        assert_eq!(
+            (q.min_duration_ns, q.max_duration_ns),
+            (Some(1_500_000), Some(2_000_000_000))
+        );
+        assert_eq!((q.start_ns, q.end_ns, q.limit), (1_000_000, 2_000_001, 100));
+        let e = search_params(&p(&[
+            ("service", "a"),
+            ("minDuration", "2s"),
+            ("maxDuration", "1s"),
+        ]));
+        assert_eq!(e.unwrap_err().status(), StatusCode::BAD_REQUEST);
+        assert!(search_params(&p(&[("service", "a"), ("tags", "{bad")])).is_err());
+        let (_, ids) = search_params(&p(&[("traceID", "ff")])).unwrap();
+        assert_eq!(ids.len(), 1);
+    }
+}
