@@ -42,6 +42,7 @@ impl Registry {
         capability!(r, "flags", opshelf_flags::Flags);
         capability!(r, "waf", opshelf_waf::Waf);
         capability!(r, "scan", opshelf_scan::Scan);
+        capability!(r, "traces", opshelf_traces::Traces);
         r
     }
 }

@@ -14,5 +14,7 @@ mod flags;
 mod scan;
 #[cfg(feature = "secrets")]
 mod secrets;
+#[cfg(feature = "traces")]
+mod traces;
 #[cfg(feature = "waf")]
 mod waf;
