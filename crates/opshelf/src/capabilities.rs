@@ -40,6 +40,7 @@ impl Registry {
         capability!(r, "flags", opshelf_flags::Flags);
         capability!(r, "waf", opshelf_waf::Waf);
         capability!(r, "scan", opshelf_scan::Scan);
+        capability!(r, "logs", opshelf_logs::Logs);
         r
     }
 }
