@@ -11,7 +11,7 @@
 
 mod delete;
 mod meta;
-pub(crate) mod params;
+pub mod params;
 mod push;
 mod query;
 mod tail;
