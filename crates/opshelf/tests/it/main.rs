@@ -8,6 +8,8 @@ mod support;
 
 #[cfg(feature = "flags")]
 mod flags;
+#[cfg(feature = "logs")]
+mod logs;
 #[cfg(feature = "scan")]
 mod scan;
 #[cfg(feature = "secrets")]
