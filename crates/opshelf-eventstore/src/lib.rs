@@ -18,6 +18,8 @@
 //!   flushed group of chunks: a needle costs one 64-byte `pread` per group, then one per chunk
 //!   of the groups that hit, so filters never need to be in memory.
 //! - `query.rs` — the lazy k-way merge that streams results in time order.
+//! - `listing.rs` — `streams` (label sets with data in a range, from summaries and heads, no
+//!   I/O) and `admits_stream` (the stream limit, asked before writing).
 //! - `location.rs` — the `BlockStore` trait and `LocalDir` (`<data_dir>/blocks`).
 //! - `budget.rs`, `limits.rs` — the memory budget (back-pressure, query caps) and rate limits.
 //!
@@ -66,6 +68,7 @@ mod config;
 mod error;
 mod head;
 mod limits;
+mod listing;
 mod location;
 mod maintenance;
 mod model;
@@ -76,6 +79,7 @@ mod wal;
 pub use block::{Block, BlockMeta, BlockSource, BlockWrite, StreamMeta};
 pub use config::{Config, Limits};
 pub use error::{Error, Result};
+pub use listing::StreamSummary;
 pub use location::{BlockStore, LocalDir};
 pub use model::{Ack, Direction, Hit, Labels, MatchOp, Matcher, Query, Record};
 pub use query::QueryIter;

@@ -481,6 +481,10 @@ impl EventStore {
         rx
     }
 
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+
     pub fn stats(&self) -> Stats {
         let inner = &self.inner;
         let st = inner.state.read().unwrap_or_else(PoisonError::into_inner);

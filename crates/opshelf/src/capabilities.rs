@@ -43,6 +43,7 @@ impl Registry {
         capability!(r, "waf", opshelf_waf::Waf);
         capability!(r, "scan", opshelf_scan::Scan);
         capability!(r, "traces", opshelf_traces::Traces);
+        capability!(r, "logs", opshelf_logs::Logs);
         r
     }
 }

@@ -10,6 +10,8 @@ mod support;
 mod console;
 #[cfg(feature = "flags")]
 mod flags;
+#[cfg(feature = "logs")]
+mod logs;
 #[cfg(feature = "scan")]
 mod scan;
 #[cfg(feature = "secrets")]
