@@ -67,7 +67,7 @@ fn batch(n: u64, t0: u64) -> ExportTraceServiceRequest {
                     Value::StringValue(format!("c-{}", trace % 10_000)),
                 ),
             ],
-            status: (trace % 50 == 0 && span_no == 3).then(|| Status {
+            status: (trace.is_multiple_of(50) && span_no == 3).then(|| Status {
                 code: 2,
                 message: "declined".into(),
             }),
