@@ -96,8 +96,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let gb: f64 = args.get(1).map_or(Ok(1.0), |s| s.parse())?;
     let work = PathBuf::from(args.get(2).ok_or("usage: logs_bench <GB> <work dir>")?);
     let target = (gb * 1e9) as u64;
-    let mut cfg = Config::default();
-    cfg.retention_age_secs = 0;
+    let cfg = Config {
+        retention_age_secs: 0,
+        ..Config::default()
+    };
     let es = opshelf_eventstore::EventStore::open(&work.join("store"), cfg.store_config())?;
     let store = Arc::new(LogStore::new(
         es,

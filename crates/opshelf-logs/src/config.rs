@@ -269,7 +269,7 @@ impl Config {
     }
 
     /// The event store's settings for this section.
-    pub(crate) fn store_config(&self) -> opshelf_eventstore::Config {
+    pub fn store_config(&self) -> opshelf_eventstore::Config {
         let l = &self.limits;
         let mut c = opshelf_eventstore::Config {
             memory_budget_bytes: self.memory_budget_bytes,
