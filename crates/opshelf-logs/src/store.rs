@@ -229,7 +229,7 @@ pub(crate) fn to_es_matchers(ms: &[LabelMatcher]) -> Result<Vec<es::Matcher>, So
             logql::MatchOp::Re => {
                 es::Matcher::re(name, &m.value).map_err(|e| SourceError::Other(e.to_string()))?
             }
-            logql::MatchOp::NotRe => es::Matcher::not_re(name, &m.value)
+            logql::MatchOp::Nre => es::Matcher::not_re(name, &m.value)
                 .map_err(|e| SourceError::Other(e.to_string()))?,
         });
     }

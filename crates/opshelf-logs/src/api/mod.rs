@@ -195,7 +195,9 @@ impl From<EvalError> for ApiError {
     fn from(e: EvalError) -> Self {
         match e {
             EvalError::Parse(p) => Self::bad(p.to_string()),
-            EvalError::Limit(m) | EvalError::Source(SourceError::Limit(m)) => Self::bad(m),
+            EvalError::Limit(m)
+            | EvalError::Query(m)
+            | EvalError::Source(SourceError::Limit(m)) => Self::bad(m),
             EvalError::Timeout => {
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "context deadline exceeded")
             }

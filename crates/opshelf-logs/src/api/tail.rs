@@ -17,8 +17,8 @@ use super::params::{self, Params};
 use super::query::streams_json;
 use super::{ApiError, App};
 use crate::logql_adapter::{
-    self as logql, LabelMatcher, Labels, LogRow, MatchOp, QueryResult, RowIter, SelectRequest,
-    Source, SourceError,
+    self as logql, LabelMatcher, Labels, LogRow, QueryResult, RowIter, SelectRequest, Source,
+    SourceError,
 };
 use crate::store::Pushed;
 
@@ -40,19 +40,21 @@ pub async fn tail(
     // parse (and reject) the query now: evaluate it over nothing
     let empty = MemSource(Vec::new());
     app.engine
-        .query(&empty, &query, &live_params(0, 1))
+        .query(&empty, &query, &live_params(0, 1, limit))
         .map_err(ApiError::from)?;
     Ok(ws.on_upgrade(move |socket| run(app, tenant, query, start, limit, socket)))
 }
 
-fn live_params(start: i64, end: i64) -> logql::Params {
+/// A range log query over `[start, end)`; `limit` must stay within the engine's
+/// `max_entries_limit_per_query` (the engine rejects a larger one).
+fn live_params(start: i64, end: i64, limit: usize) -> logql::Params {
     logql::Params {
         start_ns: start,
         end_ns: end,
         step_ns: 1_000_000_000,
         interval_ns: None,
         direction: logql::Direction::Forward,
-        limit: usize::MAX / 2,
+        limit,
         instant: false,
     }
 }
@@ -77,14 +79,15 @@ async fn run(
     mut socket: WebSocket,
 ) {
     let mut rx = app.store.subscribe();
+    // a push is evaluated whole, up to the most entries one query may return
+    let live_limit = app.store.limits().max_entries_limit_per_query;
     let backfill = {
         let app = app.clone();
         let (tenant, query) = (tenant.clone(), query.clone());
         tokio::task::spawn_blocking(move || {
             let src = app.store.source(&tenant);
-            let mut p = live_params(start, params::now_ns());
-            p.limit = limit;
-            app.engine.query(&src, &query, &p)
+            app.engine
+                .query(&src, &query, &live_params(start, params::now_ns(), limit))
         })
         .await
     };
@@ -106,7 +109,7 @@ async fn run(
                 Ok(p) if p.tenant == tenant => {
                     let src = MemSource::of(&p);
                     let (min, max) = src.bounds();
-                    match app.engine.query(&src, &query, &live_params(min, max.saturating_add(1))) {
+                    match app.engine.query(&src, &query, &live_params(min, max.saturating_add(1), live_limit)) {
                         Ok((r, _)) => {
                             if !send(&mut socket, r).await {
                                 return;
@@ -155,30 +158,15 @@ impl MemSource {
     }
 }
 
-fn matches(ms: &[LabelMatcher], l: &Labels) -> Result<bool, SourceError> {
-    for m in ms {
-        let v = l.get(&m.name).unwrap_or("");
-        let ok = match m.op {
-            MatchOp::Eq => v == m.value,
-            MatchOp::Neq => v != m.value,
-            MatchOp::Re | MatchOp::NotRe => {
-                let r = regex::Regex::new(&format!("^(?:{})$", m.value))
-                    .map_err(|e| SourceError::Other(e.to_string()))?;
-                r.is_match(v) == (m.op == MatchOp::Re)
-            }
-        };
-        if !ok {
-            return Ok(false);
-        }
-    }
-    Ok(true)
+fn matches(ms: &[LabelMatcher], l: &Labels) -> bool {
+    ms.iter().all(|m| m.matches_labels(l))
 }
 
 impl Source for MemSource {
     fn select(&self, req: &SelectRequest) -> Result<RowIter<'_>, SourceError> {
         let mut rows = Vec::new();
         for r in &self.0 {
-            if r.ts_ns >= req.from_ns && r.ts_ns < req.to_ns && matches(&req.matchers, &r.labels)? {
+            if r.ts_ns >= req.from_ns && r.ts_ns < req.to_ns && matches(&req.matchers, &r.labels) {
                 rows.push(Ok(r.clone()));
             }
         }
@@ -201,7 +189,7 @@ impl Source for MemSource {
             }
             let mut any = matchers.is_empty();
             for g in matchers {
-                any |= matches(g, &r.labels)?;
+                any |= matches(g, &r.labels);
             }
             if any {
                 out.push(r.labels.clone());
