@@ -49,6 +49,16 @@ pub fn format_query(q: &str) -> Result<String, ParseError> {
     Ok(out)
 }
 
+/// A number literal as text that parses back to the same value: a literal too large for an
+/// f64 (`2222E322`) is infinite, and Rust's `inf` would not parse (found by the fuzz target).
+fn number(out: &mut String, v: f64) {
+    if v.is_infinite() {
+        out.push_str(if v > 0.0 { "1e999" } else { "-1e999" });
+    } else {
+        let _ = write!(out, "{v}");
+    }
+}
+
 fn matchers(out: &mut String, m: &[LabelMatcher]) {
     out.push('{');
     for (i, m) in m.iter().enumerate() {
@@ -303,11 +313,11 @@ fn sample(out: &mut String, s: &SampleExpr) {
             out.push(' ');
             sample(out, rhs);
         }
-        SampleExpr::Literal(v) => {
-            let _ = write!(out, "{v}");
-        }
+        SampleExpr::Literal(v) => number(out, *v),
         SampleExpr::VectorLit(v) => {
-            let _ = write!(out, "vector({v})");
+            out.push_str("vector(");
+            number(out, *v);
+            out.push(')');
         }
         SampleExpr::LabelReplace {
             inner,
