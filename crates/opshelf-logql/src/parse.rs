@@ -166,6 +166,10 @@ fn go_float(text: &str) -> Result<f64, ParseError> {
             v += f64::from(c.to_digit(16).ok_or_else(err)?) * scale;
             scale /= 16.0;
         }
+        // 0 × 2^2879 would be 0 × inf = NaN (found by the fuzz target).
+        if v == 0.0 {
+            return Ok(0.0);
+        }
         return Ok(v * 2f64.powi(exp));
     }
     if t.starts_with("0b")

@@ -262,6 +262,7 @@ fn format_query_is_canonical_and_reparses() {
         // found by the fuzz target: a literal too large for an f64 is infinite
         "2222E322",
         "vector(1e400) + -1e400",
+        "0x0p2879",
     ] {
         let f = opshelf_logql::format_query(q).unwrap();
         let again = opshelf_logql::format_query(&f).unwrap_or_else(|e| panic!("{f}: {e}"));
