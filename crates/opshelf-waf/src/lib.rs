@@ -12,6 +12,7 @@ pub mod ftw;
 pub(crate) mod macros;
 pub(crate) mod operator;
 pub(crate) mod proxy;
+pub(crate) mod records;
 pub(crate) mod rule;
 pub(crate) mod ruleset;
 pub(crate) mod seclang;
