@@ -11,6 +11,7 @@ mod composer;
 mod gemfile;
 mod gomod;
 mod gradle;
+mod jsonspan;
 mod mix;
 mod npm;
 mod nuget;
@@ -43,10 +44,34 @@ pub struct Package {
     pub dev: bool,
     /// VCS commit the package was resolved to, when the lockfile records one.
     pub commit: Option<String>,
-    /// 1-based line of the package in the lockfile, when known.
-    pub line: Option<usize>,
+    /// Where the package is declared in the lockfile (Trivy's `Locations`): the lines of its
+    /// entry, more than one when the same package is locked at several places.
+    pub locations: Vec<Location>,
+    /// The project itself or a member of its workspace (Trivy's `Relationship: root` /
+    /// `workspace`): listed, never matched to advisories.
+    pub project: bool,
     /// Packages found in container images: the layer, and for OS packages the source package.
     pub image: Option<Box<ImageInfo>>,
+}
+
+/// A 1-based, inclusive line range in a lockfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub start_line: usize,
+    pub end_line: usize,
+}
+
+impl Location {
+    pub fn lines(start_line: usize, end_line: usize) -> Self {
+        Location {
+            start_line,
+            end_line: end_line.max(start_line),
+        }
+    }
+
+    pub fn line(line: usize) -> Self {
+        Location::lines(line, line)
+    }
 }
 
 /// Where an image package came from; for OS packages also what advisories key it by.
@@ -75,7 +100,8 @@ impl Package {
             ecosystem,
             dev: false,
             commit: None,
-            line: None,
+            locations: Vec::new(),
+            project: false,
             image: None,
         }
     }
@@ -89,6 +115,23 @@ impl Package {
         let c: String = commit.into();
         self.commit = Some(c);
         self
+    }
+
+    /// Sets the package's location to one line, when known.
+    fn at_line(mut self, line: Option<usize>) -> Self {
+        self.locations = line.map(Location::line).into_iter().collect();
+        self
+    }
+
+    /// Sets the package's location to a line range, when known.
+    fn at(mut self, location: Option<Location>) -> Self {
+        self.locations = location.into_iter().collect();
+        self
+    }
+
+    /// The first line of the package in its lockfile.
+    pub fn line(&self) -> Option<usize> {
+        self.locations.first().map(|l| l.start_line)
     }
 }
 
@@ -246,10 +289,18 @@ pub fn parse(
         Kind::Uv => python::parse_uv(content),
         Kind::Pylock => python::parse_pylock(content),
         Kind::NpmLock => npm::parse_npm(content),
-        Kind::Yarn => yarn::parse_yarn(content),
+        Kind::Yarn => {
+            // Trivy reads the package.json beside yarn.lock (root, dev dependencies)
+            let manifest = read(&path.with_file_name("package.json")).ok();
+            yarn::parse_yarn(content, manifest.as_deref())
+        }
         Kind::Pnpm => pnpm::parse_pnpm(content),
         Kind::Bun => bun::parse_bun(content),
-        Kind::Cargo => cargo::parse_cargo(content),
+        Kind::Cargo => {
+            // Trivy reads the Cargo.toml beside Cargo.lock (the crate, dev-dependencies)
+            let manifest = read(&path.with_file_name("Cargo.toml")).ok();
+            cargo::parse_cargo(content, manifest.as_deref())
+        }
         Kind::GoMod => gomod::parse_gomod(content),
         Kind::Gemfile => gemfile::parse_gemfile(content),
         Kind::Composer => composer::parse_composer(content),
@@ -343,7 +394,7 @@ fn commit_from_url(s: &str) -> Option<String> {
 }
 
 /// Removes exact duplicates (same name, version, commit); a package that is both dev and
-/// production is production.
+/// production is production; the locations of the duplicates are kept (as Trivy merges them).
 fn dedup_packages(out: &mut Vec<Package>) {
     let mut result: Vec<Package> = Vec::with_capacity(out.len());
     let mut index: BTreeMap<(String, String, Option<String>), usize> = BTreeMap::new();
@@ -351,6 +402,11 @@ fn dedup_packages(out: &mut Vec<Package>) {
         let key = (p.name.clone(), p.version.clone(), p.commit.clone());
         if let Some(&i) = index.get(&key) {
             result[i].dev &= p.dev;
+            for l in p.locations {
+                if !result[i].locations.contains(&l) {
+                    result[i].locations.push(l);
+                }
+            }
             continue;
         }
         index.insert(key, result.len());

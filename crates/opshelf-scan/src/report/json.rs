@@ -136,8 +136,13 @@ fn package_json(p: &Package) -> Value {
         }
         o["Layer"] = layer_json(Some(&(img.layer_digest.clone(), img.layer_diff_id.clone())));
     }
-    if let Some(l) = p.line {
-        o["Locations"] = json!([{"StartLine": l, "EndLine": l}]);
+    if !p.locations.is_empty() {
+        let locations: Vec<Value> = p
+            .locations
+            .iter()
+            .map(|l| json!({"StartLine": l.start_line, "EndLine": l.end_line}))
+            .collect();
+        o["Locations"] = Value::Array(locations);
     }
     o
 }
@@ -151,6 +156,15 @@ pub fn to_json(report: &Report) -> Value {
                 r.class,
                 ResultClass::Config | ResultClass::LangPkgs | ResultClass::OsPkgs
             )
+        {
+            continue;
+        }
+        // Trivy's language scanner reports a lockfile only for its vulnerabilities, unless the
+        // packages are listed (`pkg/scanner/langpkg/scan.go`)
+        if r.class == ResultClass::LangPkgs
+            && r.vulnerabilities.is_empty()
+            && r.error.is_none()
+            && !(report.list_all_pkgs && !r.packages.is_empty())
         {
             continue;
         }

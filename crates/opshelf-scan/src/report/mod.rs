@@ -247,7 +247,8 @@ pub(crate) mod tests {
             ecosystem: Ecosystem::PyPI,
             dev: false,
             commit: None,
-            line: Some(3),
+            locations: vec![crate::lockfile::Location::line(3)],
+            project: false,
             image: None,
         };
         let mut r = ScanResult::new("requirements.txt", ResultClass::LangPkgs, "pip");
