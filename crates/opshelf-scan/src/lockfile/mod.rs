@@ -8,6 +8,7 @@
 mod bun;
 mod cargo;
 mod composer;
+mod dotnet;
 mod gemfile;
 mod gomod;
 mod gradle;
@@ -15,11 +16,13 @@ mod jsonspan;
 mod mix;
 mod npm;
 mod nuget;
+mod packagesprops;
 mod pip;
 mod pnpm;
 mod pom;
 mod pubspec;
 mod python;
+mod sbt;
 mod yarn;
 
 use std::collections::BTreeMap;
@@ -179,13 +182,16 @@ pub enum Kind {
     Gradle,
     Pom,
     NuGet,
+    DotnetDeps,
+    PackagesProps,
+    Sbt,
     Pub,
     Mix,
 }
 
 impl Kind {
     /// Every format, in the order of the enum.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Requirements,
         Kind::Pipfile,
         Kind::Poetry,
@@ -203,6 +209,9 @@ impl Kind {
         Kind::Gradle,
         Kind::Pom,
         Kind::NuGet,
+        Kind::DotnetDeps,
+        Kind::PackagesProps,
+        Kind::Sbt,
         Kind::Pub,
         Kind::Mix,
     ];
@@ -227,6 +236,9 @@ impl Kind {
             Kind::Gradle => "gradle",
             Kind::Pom => "pom",
             Kind::NuGet => "nuget",
+            Kind::DotnetDeps => "dotnet-core",
+            Kind::PackagesProps => "packages-props",
+            Kind::Sbt => "sbt",
             Kind::Pub => "pub",
             Kind::Mix => "hex",
         }
@@ -255,9 +267,14 @@ pub fn detect(file_name: &str) -> Option<Kind> {
         "packages.lock.json" => Kind::NuGet,
         "pubspec.lock" => Kind::Pub,
         "mix.lock" => Kind::Mix,
+        "build.sbt.lock" => Kind::Sbt,
         _ => {
             if file_name.starts_with("pylock.") && file_name.ends_with(".toml") {
                 Kind::Pylock
+            } else if file_name.len() > ".deps.json".len() && file_name.ends_with(".deps.json") {
+                Kind::DotnetDeps
+            } else if file_name.to_ascii_lowercase().ends_with("packages.props") {
+                Kind::PackagesProps
             } else if file_name.ends_with(".txt")
                 && (file_name.starts_with("requirements")
                     || file_name.ends_with("requirements.txt"))
@@ -307,6 +324,9 @@ pub fn parse(
         Kind::Gradle => gradle::parse_gradle(content),
         Kind::Pom => pom::parse_pom(content),
         Kind::NuGet => nuget::parse_nuget(content),
+        Kind::DotnetDeps => dotnet::parse_deps_json(content),
+        Kind::PackagesProps => packagesprops::parse_packages_props(content),
+        Kind::Sbt => sbt::parse_sbt(content),
         Kind::Pub => pubspec::parse_pub(content),
         Kind::Mix => mix::parse_mix(content),
     }
