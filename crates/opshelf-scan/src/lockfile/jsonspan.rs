@@ -75,7 +75,7 @@ impl Spans {
                     let mut path = stack.last().map(|f| f.path().to_vec()).unwrap_or_default();
                     match stack.last() {
                         Some(Frame::Object { key, .. }) => {
-                            path.push(key.clone().unwrap_or_default())
+                            path.push(key.clone().unwrap_or_default());
                         }
                         Some(Frame::Array { index, .. }) => path.push(index.to_string()),
                         None => {}

@@ -646,4 +646,40 @@ mod tests {
             failures.join("\n")
         );
     }
+
+    /// Trivy's integration fixtures (`pipenv`, `fs/nuget`, `npm`) and the `Locations` their
+    /// goldens give: the package's JSON object.
+    #[test]
+    fn json_lockfiles_locate_the_package_object() {
+        let no_includes = |_: &Path| Err(std::io::Error::other("no includes in this test"));
+        let locations = |kind: Kind, text: &str| -> Vec<(String, Vec<Location>)> {
+            parse(kind, Path::new("lock"), text, &no_includes)
+                .expect("parses")
+                .into_iter()
+                .map(|p| (p.name, p.locations))
+                .collect()
+        };
+        let pipenv = "{\n    \"_meta\": {\n        \"hash\": {\n            \"sha256\": \"06bf5e1462f5cf5abd8c226d9db597827c8fde5c6bbb0e9c87c2977720130c56\"\n        },\n        \"pipfile-spec\": 6,\n        \"requires\": {\n            \"python_version\": \"3.10\"\n        },\n        \"sources\": [\n            {\n                \"name\": \"pypi\",\n                \"url\": \"https://pypi.org/simple\",\n                \"verify_ssl\": true\n            }\n        ]\n    },\n    \"default\": {\n        \"werkzeug\": {\n            \"hashes\": [\n                \"sha256:1e0dedc2acb1f46827daa2e399c1485c8fa17c0d8e70b6b875b4e7f54bf408d2\",\n                \"sha256:b353856d37dec59d6511359f97f6a4b2468442e454bd1c98298ddce53cac1f04\"\n            ],\n            \"index\": \"pypi\",\n            \"version\": \"==0.11.1\"\n        }\n    },\n    \"develop\": {}\n}\n";
+        assert_eq!(
+            locations(Kind::Pipfile, pipenv),
+            [("werkzeug".to_string(), vec![Location::lines(19, 26)])]
+        );
+        let nuget = "{\n    \"version\": 1,\n    \"dependencies\": {\n        \".NETCoreApp,Version=v5.0\": {\n            \"Newtonsoft.Json\": {\n                \"type\": \"Direct\",\n                \"requested\": \"[12.0.3, )\",\n                \"resolved\": \"12.0.3\",\n                \"contentHash\": \"6mgjfnRB4jKMlzHSl+VD+oUc1IebOZabkbyWj2RiTgWwYPPuaK1H97G1sHqGwPlS5npiF5Q0OrxN1wni2n5QWg==\"\n            },\n            \"NuGet.Frameworks\": {\n                \"type\": \"Direct\",\n                \"requested\": \"[5.7.0, )\",\n                \"resolved\": \"5.7.0\",\n                \"contentHash\": \"7Q/wUoB3jCBcq9zoBOBGHFhe78C13jViPmvjvzTwthVV8DAjMfpXnqAYtgwdaRLJMkTXrtdLxfPBIFFhmlsnIQ==\",\n                \"dependencies\": {\n                    \"Newtonsoft.Json\": \"12.0.3\"\n                }\n            }\n        }\n    }\n}\n";
+        assert_eq!(
+            locations(Kind::NuGet, nuget),
+            [
+                ("Newtonsoft.Json".to_string(), vec![Location::lines(5, 10)]),
+                (
+                    "NuGet.Frameworks".to_string(),
+                    vec![Location::lines(11, 19)]
+                ),
+            ]
+        );
+        let npm = "{\n  \"version\": \"1.0.0\",\n  \"lockfileVersion\": 1,\n  \"requires\": true,\n  \"dependencies\": {\n    \"asap\": {\n      \"version\": \"2.0.6\",\n      \"resolved\": \"https://registry.npmjs.org/asap/-/asap-2.0.6.tgz\",\n      \"integrity\": \"sha1-5QNHYR1+aQlDIIu9r+vLwvuGbUY=\"\n    },\n    \"jquery\": {\n      \"version\": \"3.3.9\",\n      \"resolved\": \"https://registry.npmjs.org/jquery/-/jquery-3.4.0.tgz\",\n      \"integrity\": \"sha512-ggRCXln9zEqv6OqAGXFEcshF5dSBvCkzj6Gm2gzuR5fWawaX8t7cxKVkkygKODrDAzKdoYw3l/e3pm3vlT4IbQ==\"\n    },\n    \"js-tokens\": {\n      \"version\": \"4.0.0\",\n      \"resolved\": \"https://registry.npmjs.org/js-tokens/-/js-tokens-4.0.0.tgz\",\n      \"integrity\": \"sha512-RdJUflcE3cUzKiMqQgsCu06FPu9UdIJO0beYbPhHN4k6apgJtifcoCtT9bcxOpYBtpD2kCM6Sbzg4CausW/PKQ==\"\n    },\n    \"loose-envify\": {\n      \"version\": \"1.4.0\",\n      \"resolved\": \"https://registry.npmjs.org/loose-envify/-/loose-envify-1.4.0.tgz\",\n      \"integrity\": \"sha512-lyuxPGr/Wfhrlem2CL/UcnUc1zcqKAImBDzukY7Y5F/yQiNdko6+fRLevlw1HgMySw7f611UIY408EtxRSoK3Q==\",\n      \"requires\": {\n        \"js-tokens\": \"^3.0.0 || ^4.0.0\"\n      }\n    },\n    \"object-assign\": {\n      \"version\": \"4.1.1\",\n      \"resolved\": \"https://registry.npmjs.org/object-assign/-/object-assign-4.1.1.tgz\",\n      \"integrity\": \"sha1-IQmtx5ZYh8/AXLvUQsrIv7s2CGM=\"\n    },\n    \"promise\": {\n      \"version\": \"8.0.3\",\n      \"resolved\": \"https://registry.npmjs.org/promise/-/promise-8.0.3.tgz\",\n      \"integrity\": \"sha512-HeRDUL1RJiLhyA0/grn+PTShlBAcLuh/1BJGtrvjwbvRDCTLLMEz9rOGCV+R3vHY4MixIuoMEd9Yq/XvsTPcjw==\",\n      \"requires\": {\n        \"asap\": \"~2.0.6\"\n      }\n    },\n    \"prop-types\": {\n      \"version\": \"15.7.2\",\n      \"resolved\": \"https://registry.npmjs.org/prop-types/-/prop-types-15.7.2.tgz\",\n      \"integrity\": \"sha512-8QQikdH7//R2vurIJSutZ1smHYTcLpRWEOlHnzcWHmBYrOGUysKwSsrC89BCiFj3CbrfJ/nXFdJepOVrY1GCHQ==\",\n      \"requires\": {\n        \"loose-envify\": \"^1.4.0\",\n        \"object-assign\": \"^4.1.1\",\n        \"react-is\": \"^16.8.1\"\n      }\n    },\n    \"react\": {\n      \"version\": \"16.8.6\",\n      \"resolved\": \"https://registry.npmjs.org/react/-/react-16.8.6.tgz\",\n      \"integrity\": \"sha512-pC0uMkhLaHm11ZSJULfOBqV4tIZkx87ZLvbbQYunNixAAvjnC+snJCg0XQXn9VIsttVsbZP/H/ewzgsd5fxKXw==\",\n      \"requires\": {\n        \"loose-envify\": \"^1.1.0\",\n        \"object-assign\": \"^4.1.1\",\n        \"prop-types\": \"^15.6.2\",\n        \"scheduler\": \"^0.13.6\"\n      }\n    },\n    \"react-is\": {\n      \"version\": \"16.8.6\",\n      \"resolved\": \"https://registry.npmjs.org/react-is/-/react-is-16.8.6.tgz\",\n      \"integrity\": \"sha512-aUk3bHfZ2bRSVFFbbeVS4i+lNPZr3/WM5jT2J5omUVV1zzcs1nAaf3l51ctA5FFvCRbhrH0bdAsRRQddFJZPtA==\"\n    },\n    \"redux\": {\n      \"version\": \"4.0.1\",\n      \"resolved\": \"https://registry.npmjs.org/redux/-/redux-4.0.1.tgz\",\n      \"integrity\": \"sha512-R7bAtSkk7nY6O/OYMVR9RiBI+XghjF9rlbl5806HJbQph0LJVHZrU5oaO4q70eUKiqMRqm4y07KLTlMZ2BlVmg==\",\n      \"requires\": {\n        \"loose-envify\": \"^1.4.0\",\n        \"symbol-observable\": \"^1.2.0\"\n      }\n    },\n    \"scheduler\": {\n      \"version\": \"0.13.6\",\n      \"resolved\": \"https://registry.npmjs.org/scheduler/-/scheduler-0.13.6.tgz\",\n      \"integrity\": \"sha512-IWnObHt413ucAYKsD9J1QShUKkbKLQQHdxRyw73sw4FN26iWr3DY/H34xGPe4nmL1DwXyWmSWmMrA9TfQbE/XQ==\",\n      \"requires\": {\n        \"loose-envify\": \"^1.1.0\",\n        \"object-assign\": \"^4.1.1\"\n      }\n    },\n    \"symbol-observable\": {\n      \"version\": \"1.2.0\",\n      \"resolved\": \"https://registry.npmjs.org/symbol-observable/-/symbol-observable-1.2.0.tgz\",\n      \"integrity\": \"sha512-e900nM8RRtGhlV36KGEU9k65K3mPb1WV70OdjfxlG2EAuM1noi/E/BaW/uMhL7bPEssK8QV57vN3esixjUvcXQ==\"\n    },\n    \"z-lock\": {\n      \"version\": \"1.0.0\",\n      \"resolved\": \"https://registry.npmjs.org/z-lock/-/z-lock-1.0.0.tgz\",\n      \"integrity\": \"sha512-TWoID7h5wphb4YHcY/tu9u7nZb6wtmBjqpRUYbQCemrhmJXL+7/Vblb6rs7ANnBInIt9Qccb7bXUCNGZpxekeA==\",\n      \"dev\": true\n    }\n  }\n}";
+        let got = locations(Kind::NpmLock, npm);
+        assert_eq!(got.len(), 13);
+        assert!(got.contains(&("asap".to_string(), vec![Location::lines(6, 10)])));
+        assert!(got.contains(&("react".to_string(), vec![Location::lines(52, 62)])));
+        assert!(got.contains(&("z-lock".to_string(), vec![Location::lines(91, 96)])));
+    }
 }

@@ -164,7 +164,7 @@ pub fn to_json(report: &Report) -> Value {
         if r.class == ResultClass::LangPkgs
             && r.vulnerabilities.is_empty()
             && r.error.is_none()
-            && !(report.list_all_pkgs && !r.packages.is_empty())
+            && (!report.list_all_pkgs || r.packages.is_empty())
         {
             continue;
         }
