@@ -18,6 +18,11 @@
 //! by tenant, time and labels); a query reads the table, then for a needle 64 bytes per group
 //! and per chunk of the groups that hit, then only the chunks that may hold it.
 //! Every decoder checks lengths, offsets and CRCs: a mangled file is `Corrupt`, never a panic.
+//!
+//! Format versions (the summary's first varint): 1, the first; 2 adds a flags varint after
+//! each chunk's and each group's bloom length (bit 0: the filter indexes minimizers, see
+//! `bloom.rs`). Version 1 filters have no minimizers, so gram probes are skipped on them;
+//! compaction keeps each copied filter's flag.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -31,6 +36,10 @@ pub(crate) const FOOTER: usize = 40;
 /// Largest uncompressed chunk a decoder accepts (a chunk is cut after the record that
 /// crosses `chunk_target_bytes`, and one record is at most `max_record_bytes`).
 pub(crate) const MAX_CHUNK_RAW: usize = 32 << 20;
+/// The format this code writes (the summary version); it reads 1 and 2.
+const FORMAT: u64 = 2;
+/// Chunk and group flag: the filter indexes minimizers (substring probes).
+const FLAG_GRAMS: u64 = 1;
 const MAX_SECTION: usize = 64 << 20;
 
 /// Random-access bytes of one block (a local file, an object-store range reader, a buffer).
@@ -99,6 +108,8 @@ pub struct BlockMeta {
     pub(crate) table_off: u64,
     pub(crate) table_len: u32,
     pub(crate) table_crc: u32,
+    /// The format version read from the summary (1 or 2).
+    pub(crate) format: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +123,8 @@ pub(crate) struct ChunkMeta {
     pub raw_len: u32,
     pub crc: u32,
     pub bloom_blocks: u32,
+    /// The chunk's filter indexes minimizers.
+    pub grams: bool,
 }
 
 impl ChunkMeta {
@@ -132,6 +145,8 @@ pub(crate) struct GroupBloom {
     pub end: u32,
     pub offset: u64,
     pub blocks: u32,
+    /// The group's filter indexes minimizers.
+    pub grams: bool,
 }
 
 /// A block's chunk table and bloom groups.
@@ -153,7 +168,7 @@ impl Table {
         let mut covered = vec![false; n];
         let mut pass = vec![false; n];
         for g in &self.groups {
-            let hit = may_contain(src, g.offset, g.blocks, probe)?;
+            let hit = may_contain(src, g.offset, g.blocks, g.grams, probe)?;
             for i in g.first as usize..(g.end as usize).min(n) {
                 covered[i] = true;
                 pass[i] |= hit;
@@ -229,7 +244,8 @@ pub(crate) fn read_meta(src: &dyn BlockSource) -> Result<BlockMeta> {
 
 fn decode_summary(b: &[u8]) -> Result<BlockMeta> {
     let mut r = Reader::new(b);
-    if r.uvarint()? != 1 {
+    let format = r.uvarint()?;
+    if !(1..=FORMAT).contains(&format) {
         return Err(corrupt("block summary version"));
     }
     let id = r.uvarint()?;
@@ -278,12 +294,13 @@ fn decode_summary(b: &[u8]) -> Result<BlockMeta> {
         table_off: 0,
         table_len: 0,
         table_crc: 0,
+        format,
     })
 }
 
 fn encode_summary(m: &BlockMeta) -> Vec<u8> {
     let mut b = Vec::new();
-    codec::put_uvarint(&mut b, 1);
+    codec::put_uvarint(&mut b, FORMAT);
     codec::put_uvarint(&mut b, m.id);
     codec::put_bytes(&mut b, m.tenant.as_bytes());
     codec::put_uvarint(&mut b, m.gen_);
@@ -316,6 +333,16 @@ pub(crate) fn read_table(m: &BlockMeta, src: &dyn BlockSource) -> Result<Table> 
 
 fn decode_table(b: &[u8], m: &BlockMeta) -> Result<Table> {
     let mut r = Reader::new(b);
+    let flags = |r: &mut Reader<'_>| -> Result<bool> {
+        if m.format < 2 {
+            return Ok(false);
+        }
+        let f = r.uvarint()?;
+        if f & !FLAG_GRAMS != 0 {
+            return Err(corrupt("bloom flags"));
+        }
+        Ok(f & FLAG_GRAMS != 0)
+    };
     let n = r.count(12)?;
     let mut v = Vec::with_capacity(n);
     for _ in 0..n {
@@ -337,6 +364,7 @@ fn decode_table(b: &[u8], m: &BlockMeta) -> Result<Table> {
             raw_len: small(r.uvarint()?)?,
             crc: r.u32_le()?,
             bloom_blocks: small(r.uvarint()?)?,
+            grams: flags(&mut r)?,
         };
         let Some(s) = m.streams.get(c.stream as usize) else {
             return Err(corrupt("chunk stream index"));
@@ -363,6 +391,7 @@ fn decode_table(b: &[u8], m: &BlockMeta) -> Result<Table> {
             end: small(r.uvarint()?)?,
             offset: r.uvarint()?,
             blocks: small(r.uvarint()?)?,
+            grams: flags(&mut r)?,
         };
         let end = u64::from(g.blocks)
             .checked_mul(BLOOM_BLOCK as u64)
@@ -396,6 +425,7 @@ fn encode_table(chunks: &[ChunkMeta], groups: &[GroupBloom]) -> Vec<u8> {
         codec::put_uvarint(&mut b, u64::from(c.raw_len));
         b.extend_from_slice(&c.crc.to_le_bytes());
         codec::put_uvarint(&mut b, u64::from(c.bloom_blocks));
+        codec::put_uvarint(&mut b, if c.grams { FLAG_GRAMS } else { 0 });
     }
     codec::put_uvarint(&mut b, groups.len() as u64);
     for g in groups {
@@ -403,6 +433,7 @@ fn encode_table(chunks: &[ChunkMeta], groups: &[GroupBloom]) -> Vec<u8> {
         codec::put_uvarint(&mut b, u64::from(g.end));
         codec::put_uvarint(&mut b, g.offset);
         codec::put_uvarint(&mut b, u64::from(g.blocks));
+        codec::put_uvarint(&mut b, if g.grams { FLAG_GRAMS } else { 0 });
     }
     b
 }
@@ -413,27 +444,40 @@ pub(crate) fn chunk_may_contain(
     c: &ChunkMeta,
     probe: &NeedleProbe,
 ) -> Result<bool> {
-    may_contain(src, c.bloom_off(), c.bloom_blocks, probe)
+    may_contain(src, c.bloom_off(), c.bloom_blocks, c.grams, probe)
 }
 
 /// Probes the filter of `nblocks` 64-byte blocks at `off`.
-fn may_contain(src: &dyn BlockSource, off: u64, nblocks: u32, probe: &NeedleProbe) -> Result<bool> {
+fn may_contain(
+    src: &dyn BlockSource,
+    off: u64,
+    nblocks: u32,
+    grams: bool,
+    probe: &NeedleProbe,
+) -> Result<bool> {
     let test = |h: u64| -> Result<bool> {
         let blk = bloom::block_of(h, nblocks);
         let b = read_at(src, off + u64::from(blk) * BLOOM_BLOCK as u64, BLOOM_BLOCK)?;
         Ok(bloom::block_may_contain(&b, h))
     };
-    if let Some(v) = probe.value
-        && test(v)?
-    {
-        return Ok(true);
-    }
-    if probe.tokens.is_empty() {
-        return Ok(false);
+    if let Some(v) = probe.value {
+        if test(v)? {
+            return Ok(true);
+        }
+        if probe.tokens.is_empty() {
+            return Ok(false);
+        }
     }
     for &h in &probe.tokens {
         if !test(h)? {
             return Ok(false);
+        }
+    }
+    if grams {
+        for &h in &probe.grams {
+            if !test(h)? {
+                return Ok(false);
+            }
         }
     }
     Ok(true)
@@ -528,6 +572,7 @@ impl BlockBuilder {
                 table_off: 0,
                 table_len: 0,
                 table_crc: 0,
+                format: FORMAT,
             },
             chunks: Vec::new(),
             comp,
@@ -602,6 +647,7 @@ impl BlockBuilder {
             raw_len: self.raw.len() as u32,
             crc: crc32fast::hash(&z),
             bloom_blocks: nblocks,
+            grams: true,
         };
         self.w.append(&z)?;
         self.w.append(&bloom)?;
@@ -640,6 +686,7 @@ impl BlockBuilder {
                 end,
                 offset: self.pos,
                 blocks,
+                grams: true,
             });
             self.pos += bloom.len() as u64;
         }
@@ -692,6 +739,7 @@ impl BlockBuilder {
                 end: base + g.end,
                 offset: self.pos,
                 blocks: g.blocks,
+                grams: g.grams,
             });
             self.pos += bytes.len() as u64;
         }
@@ -742,6 +790,14 @@ impl BlockWrite for MemWrite {
     }
 }
 
+/// The trace id of record `i` of `sample_block`: 32 well-mixed hex digits.
+pub(crate) fn sample_trace_id(i: i64) -> String {
+    format!(
+        "{:032x}",
+        (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835)
+    )
+}
+
 /// A small valid block: two streams of `n` records, many chunks (tests and fuzz seeds).
 pub(crate) fn sample_block(n: i64) -> Result<Vec<u8>> {
     let buf = Arc::new(Mutex::new(Vec::new()));
@@ -754,7 +810,7 @@ pub(crate) fn sample_block(n: i64) -> Result<Vec<u8>> {
         b.begin_stream(Arc::new(Labels::new([("s", s.to_string())])))?;
         for i in 0..n {
             let rec = Record::new(i * 1000, format!("line {i} of stream {s} req-{}", i % 7))
-                .with_attr("trace_id", format!("{:032x}", i * 31 + s));
+                .with_attr("trace_id", sample_trace_id(i * 31 + s));
             let mut e = Vec::new();
             codec::put_record(&mut e, &rec);
             for rr in codec::read_records(&e) {
@@ -773,7 +829,7 @@ pub(crate) fn decode_all(bytes: Vec<u8>) -> Result<u64> {
     let m = read_meta(src.as_ref())?;
     let table = read_table(&m, src.as_ref())?;
     let mut dec = zstd::bulk::Decompressor::new().map_err(|_| corrupt("zstd context"))?;
-    let probe = NeedleProbe::new("4bf92f3577b34da6a3ce929d0e0e4736");
+    let probe = NeedleProbe::delimited("4bf92f3577b34da6a3ce929d0e0e4736");
     table.chunks_passing(src.as_ref(), &probe)?;
     let mut n = 0u64;
     for c in &table.chunks {
@@ -801,7 +857,7 @@ mod tests {
         let table = read_table(&m, src.as_ref()).unwrap();
         assert!(table.chunks.len() > 4, "{} chunks", table.chunks.len());
         assert_eq!(table.groups.len(), 1);
-        let probe = NeedleProbe::new(&format!("{:032x}", 100 * 31 + 1));
+        let probe = NeedleProbe::delimited(&sample_trace_id(100 * 31 + 1));
         assert!(
             table
                 .chunks_passing(src.as_ref(), &probe)
@@ -809,7 +865,7 @@ mod tests {
                 .iter()
                 .all(|&p| p)
         );
-        let absent = NeedleProbe::new("ffffffffffffffffffffffffffffffff");
+        let absent = NeedleProbe::delimited("ffffffffffffffffffffffffffffffff");
         let pass = table.chunks_passing(src.as_ref(), &absent).unwrap();
         assert!(
             pass.iter().all(|&p| !p),
@@ -824,6 +880,84 @@ mod tests {
             !hits.is_empty() && hits.len() <= 2,
             "{} chunks pass",
             hits.len()
+        );
+    }
+
+    #[test]
+    fn substring_probes_use_minimizers_and_skip_them_on_version_1_filters() {
+        let bytes = sample_block(500).unwrap();
+        let src: Arc<dyn BlockSource> = Arc::new(bytes);
+        let m = read_meta(src.as_ref()).unwrap();
+        assert_eq!(m.format, FORMAT);
+        let table = read_table(&m, src.as_ref()).unwrap();
+        assert!(table.chunks.iter().all(|c| c.grams) && table.groups.iter().all(|g| g.grams));
+        // an infix of a trace id (not a token of its own)
+        let id = sample_trace_id(100 * 31 + 1);
+        let infix = NeedleProbe::substring(&id[2..30]);
+        assert!(!infix.grams.is_empty());
+        let hits = table
+            .chunks
+            .iter()
+            .filter(|c| chunk_may_contain(src.as_ref(), c, &infix).unwrap())
+            .count();
+        assert!((1..=2).contains(&hits), "{hits} chunks pass");
+        let absent = NeedleProbe::substring("q1w2e3r4t5y6u7i8o9p0a1s2d3f4g5h6");
+        assert!(absent.grams.len() > 1);
+        assert!(
+            table
+                .chunks_passing(src.as_ref(), &absent)
+                .unwrap()
+                .iter()
+                .all(|&p| !p)
+        );
+
+        // the same table as version 1 wrote it: no flags, so no gram may rule a chunk out
+        let mut v1 = Vec::new();
+        codec::put_uvarint(&mut v1, table.chunks.len() as u64);
+        for c in &table.chunks {
+            codec::put_uvarint(&mut v1, u64::from(c.stream));
+            codec::put_ivarint(&mut v1, c.min_t);
+            codec::put_uvarint(&mut v1, (c.max_t - c.min_t) as u64);
+            codec::put_uvarint(&mut v1, u64::from(c.records));
+            codec::put_uvarint(&mut v1, c.offset);
+            codec::put_uvarint(&mut v1, u64::from(c.len));
+            codec::put_uvarint(&mut v1, u64::from(c.raw_len));
+            v1.extend_from_slice(&c.crc.to_le_bytes());
+            codec::put_uvarint(&mut v1, u64::from(c.bloom_blocks));
+        }
+        codec::put_uvarint(&mut v1, table.groups.len() as u64);
+        for g in &table.groups {
+            for v in [
+                u64::from(g.first),
+                u64::from(g.end),
+                g.offset,
+                u64::from(g.blocks),
+            ] {
+                codec::put_uvarint(&mut v1, v);
+            }
+        }
+        let old = BlockMeta {
+            format: 1,
+            ..m.clone()
+        };
+        let t1 = decode_table(&v1, &old).unwrap();
+        assert!(t1.chunks.iter().all(|c| !c.grams) && t1.groups.iter().all(|g| !g.grams));
+        assert!(
+            t1.chunks_passing(src.as_ref(), &absent)
+                .unwrap()
+                .iter()
+                .all(|&p| p)
+        );
+        let absent_token = NeedleProbe::delimited("ffffffffffffffffffffffffffffffff");
+        assert!(
+            t1.chunks_passing(src.as_ref(), &absent_token)
+                .unwrap()
+                .iter()
+                .all(|&p| !p)
+        );
+        assert!(
+            decode_table(&v1, &m).is_err(),
+            "a v1 table is not a v2 table"
         );
     }
 

@@ -7,8 +7,17 @@
 //! `K` bits inside the one block its hash selects, so a lookup reads 64 bytes per chunk
 //! (one `pread`) instead of the whole filter — at 10 GB of logs the filters are ~2% of the
 //! raw size and never need to be in memory.
+//!
+//! Substrings: `|=` in LogQL is a substring match, and the usual needle (a trace id) is a
+//! bare run of token bytes that may sit inside a longer token. Tokens of at least
+//! `SUB_MIN_RUN` bytes are therefore also indexed by their *minimizers*: for every window of
+//! `SUB_WINDOW` consecutive `SUB_K`-byte grams, the gram with the smallest hash. Every window
+//! of a needle's run is a window of the token that contains it, so every minimizer of the run
+//! is in the token's set: a chunk may hold the needle only if all of them hit. A window of 16
+//! grams keeps the index to ~2 entries per 17 bytes of long tokens (a 32-hex trace id adds
+//! three); needles with no run that long are helped only by their bounded tokens.
 
-use xxhash_rust::xxh3::xxh3_64;
+use xxhash_rust::xxh3::{xxh3_64, xxh3_64_with_seed};
 
 pub(crate) const MIN_TOKEN: usize = 3;
 pub(crate) const MAX_TOKEN: usize = 128;
@@ -19,21 +28,61 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b >= 0x80
 }
 
-/// Hashes of every token of `text` (duplicates included).
-pub(crate) fn for_each_token(text: &[u8], mut f: impl FnMut(u64)) {
+/// Gram length of the substring index.
+pub(crate) const SUB_K: usize = 8;
+/// Grams per minimizer window.
+pub(crate) const SUB_WINDOW: usize = 16;
+/// Shortest run of token bytes the substring index helps with (one whole window).
+pub(crate) const SUB_MIN_RUN: usize = SUB_K + SUB_WINDOW - 1;
+const GRAM_SEED: u64 = 0x5ab5_7a1e_0f_5eed;
+
+/// The maximal runs of token bytes in `text`, as `(start, end)`.
+fn runs(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
     let mut i = 0;
-    while i < text.len() {
-        if !is_token_byte(text[i]) {
+    std::iter::from_fn(move || {
+        while i < text.len() && !is_token_byte(text[i]) {
             i += 1;
-            continue;
+        }
+        if i == text.len() {
+            return None;
         }
         let start = i;
         while i < text.len() && is_token_byte(text[i]) {
             i += 1;
         }
-        let tok = &text[start..i];
+        Some((start, i))
+    })
+}
+
+/// Hashes of every token of `text` (duplicates included), and the minimizers of tokens of
+/// at least `SUB_MIN_RUN` bytes.
+pub(crate) fn for_each_token(text: &[u8], mut f: impl FnMut(u64)) {
+    for (start, end) in runs(text) {
+        let tok = &text[start..end];
         if tok.len() >= MIN_TOKEN {
             f(token_hash(&tok[..tok.len().min(MAX_TOKEN)]));
+        }
+        if tok.len() >= SUB_MIN_RUN {
+            for_each_minimizer(tok, &mut f);
+        }
+    }
+}
+
+/// The distinct-in-sequence minimizers of `run` (no output when shorter than a window).
+pub(crate) fn for_each_minimizer(run: &[u8], mut f: impl FnMut(u64)) {
+    if run.len() < SUB_MIN_RUN {
+        return;
+    }
+    let grams: Vec<u64> = run
+        .windows(SUB_K)
+        .map(|g| xxh3_64_with_seed(g, GRAM_SEED))
+        .collect();
+    let mut last = None;
+    for w in grams.windows(SUB_WINDOW) {
+        let m = w.iter().copied().min().unwrap_or(0);
+        if last != Some(m) {
+            f(m);
+            last = Some(m);
         }
     }
 }
@@ -92,21 +141,32 @@ pub(crate) fn block_may_contain(block: &[u8], h: u64) -> bool {
     block.len() == BLOOM_BLOCK && bits(h).all(|bit| block[bit / 8] & (1 << (bit % 8)) != 0)
 }
 
-/// What to probe for a needle: its whole-value hash, or else all of its tokens. A chunk may
-/// hold the needle only if the whole-value probe hits or every token probe hits. A needle that
-/// is one token (a trace id) needs only the token probe: attribute values are indexed by their
-/// tokens too.
-#[derive(Debug, Clone)]
+/// What to probe for a needle. A chunk may hold it only if the whole-value probe hits or
+/// every token probe hits, and (where the chunk's filter indexes minimizers) every gram probe
+/// hits.
+///
+/// - A delimited needle (`NeedleProbe::delimited`): its whole-value hash and all of its
+///   tokens. A needle that is one token (a trace id) needs only the token probe: attribute
+///   values are indexed by their tokens too.
+/// - A substring (`NeedleProbe::substring`): only the tokens bounded by non-token bytes inside
+///   the needle on both sides are whole tokens of a matching text; a run at an edge may be
+///   part of a longer token, so it is probed by its minimizers when it is long enough.
+#[derive(Debug, Clone, Default)]
 pub(crate) struct NeedleProbe {
     pub value: Option<u64>,
     pub tokens: Vec<u64>,
+    pub grams: Vec<u64>,
 }
 
 impl NeedleProbe {
-    pub(crate) fn new(needle: &str) -> Self {
+    pub(crate) fn delimited(needle: &str) -> Self {
         let b = needle.as_bytes();
         let mut tokens = Vec::new();
-        for_each_token(b, |h| tokens.push(h));
+        for (start, end) in runs(b) {
+            if end - start >= MIN_TOKEN {
+                tokens.push(token_hash(&b[start..end.min(start + MAX_TOKEN)]));
+            }
+        }
         tokens.sort_unstable();
         tokens.dedup();
         let one_token =
@@ -114,8 +174,38 @@ impl NeedleProbe {
         NeedleProbe {
             value: (!one_token).then(|| value_hash(b)),
             tokens,
+            grams: Vec::new(),
         }
     }
+
+    pub(crate) fn substring(needle: &str) -> Self {
+        let b = needle.as_bytes();
+        let mut p = NeedleProbe::default();
+        for (start, end) in runs(b) {
+            let bounded = start > 0 && end < b.len();
+            if bounded && end - start >= MIN_TOKEN {
+                p.tokens
+                    .push(token_hash(&b[start..end.min(start + MAX_TOKEN)]));
+            } else {
+                for_each_minimizer(&b[start..end], |h| p.grams.push(h));
+            }
+        }
+        for v in [&mut p.tokens, &mut p.grams] {
+            v.sort_unstable();
+            v.dedup();
+        }
+        p
+    }
+
+    /// Nothing to probe: every chunk may hold the needle.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.value.is_none() && self.tokens.is_empty() && self.grams.is_empty()
+    }
+}
+
+/// `needle` occurs in `hay` (a plain substring).
+pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    memchr::memmem::find(hay, needle).is_some()
 }
 
 /// `needle` occurs in `hay` delimited by token boundaries.
@@ -175,6 +265,53 @@ mod tests {
             .filter(|i| probe(token_hash(&i.to_le_bytes())))
             .count();
         assert!(fp < 500, "false positives {fp} / 100000");
+    }
+
+    fn minimizers(s: &str) -> Vec<u64> {
+        let mut v = Vec::new();
+        for_each_minimizer(s.as_bytes(), |h| v.push(h));
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+
+    #[test]
+    fn a_substring_of_a_long_token_has_all_its_minimizers_in_the_token() {
+        let mut r = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..200 {
+            let mut tok = String::new();
+            for _ in 0..64 {
+                r ^= r << 13;
+                r ^= r >> 7;
+                r ^= r << 17;
+                tok.push(char::from(b"0123456789abcdef"[(r % 16) as usize]));
+            }
+            let mut indexed = Vec::new();
+            for_each_token(format!("trace_id={tok} ok").as_bytes(), |h| indexed.push(h));
+            let start = (r % 20) as usize;
+            let len = SUB_MIN_RUN + (r >> 8) as usize % (64 - SUB_MIN_RUN - start);
+            let needle = &tok[start..start + len];
+            let p = NeedleProbe::substring(needle);
+            assert!(!p.grams.is_empty(), "{needle}");
+            assert!(
+                p.grams.iter().all(|g| indexed.contains(g)),
+                "{needle} in {tok}"
+            );
+        }
+    }
+
+    #[test]
+    fn substring_probes_bounded_tokens_and_long_edges_only() {
+        let p = NeedleProbe::substring("d=abc123 x");
+        assert_eq!(p.tokens, [token_hash(b"abc123")]);
+        assert!(p.grams.is_empty() && p.value.is_none());
+        // short edges give nothing to probe: every chunk may hold the needle
+        assert!(NeedleProbe::substring("abc").is_empty());
+        let id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        assert_eq!(NeedleProbe::substring(id).grams, minimizers(id));
+        assert!(NeedleProbe::substring(id).tokens.is_empty());
+        // a window of 16 8-grams: about two minimizers per 17 bytes
+        assert!((1..=6).contains(&minimizers(id).len()));
     }
 
     #[test]

@@ -161,6 +161,11 @@ fn anchored(pattern: &str) -> Result<regex::Regex> {
 /// `needle`: only records that contain it delimited by token boundaries (non-alphanumeric
 /// bytes or the ends) in the body or an attribute value, or equal to an attribute value.
 /// Blocks and chunks whose bloom filters cannot hold it are skipped without decompression.
+///
+/// `contains`: only records whose body or an attribute value contains it as a plain
+/// substring (LogQL's `|=`). The filters help through the tokens it has whole and the
+/// minimizers of its long runs (see `bloom.rs`); a short needle such as `"err"` is checked
+/// on every record in range.
 #[derive(Debug, Clone)]
 pub struct Query {
     pub tenant: String,
@@ -170,6 +175,7 @@ pub struct Query {
     pub direction: Direction,
     pub limit: usize,
     pub needle: Option<String>,
+    pub contains: Option<String>,
 }
 
 impl Query {
@@ -183,6 +189,7 @@ impl Query {
             direction: Direction::Forward,
             limit: 0,
             needle: None,
+            contains: None,
         }
     }
 

@@ -76,7 +76,7 @@ impl Ord for Entry {
 /// reads (`pread`): iterate it on a blocking thread (`EventStore::query_stream` does).
 pub struct QueryIter {
     q: Query,
-    probe: Option<NeedleProbe>,
+    probes: Vec<NeedleProbe>,
     heap: BinaryHeap<Entry>,
     seq: u64,
     emitted: usize,
@@ -103,10 +103,21 @@ impl QueryIter {
         cap: usize,
         prepaid: usize,
     ) -> Result<Self> {
-        let probe = q.needle.as_deref().map(NeedleProbe::new);
+        let mut probes: Vec<NeedleProbe> = q
+            .needle
+            .as_deref()
+            .map(NeedleProbe::delimited)
+            .into_iter()
+            .collect();
+        probes.extend(
+            q.contains
+                .as_deref()
+                .map(NeedleProbe::substring)
+                .filter(|p| !p.is_empty()),
+        );
         let mut it = QueryIter {
             q,
-            probe,
+            probes,
             heap: BinaryHeap::new(),
             seq: 0,
             emitted: 0,
@@ -163,16 +174,27 @@ impl QueryIter {
         if !self.in_range(rec.time_ns) {
             return Ok(false);
         }
-        let Some(needle) = self.q.needle.as_deref() else {
-            return Ok(true);
-        };
-        let mut hit = false;
-        rec.for_each_text(|text, is_attr| {
-            hit = hit
-                || (is_attr && text == needle.as_bytes())
-                || bloom::contains_delimited(text, needle.as_bytes());
-        })?;
-        Ok(hit)
+        if let Some(needle) = self.q.needle.as_deref() {
+            let mut hit = false;
+            rec.for_each_text(|text, is_attr| {
+                hit = hit
+                    || (is_attr && text == needle.as_bytes())
+                    || bloom::contains_delimited(text, needle.as_bytes());
+            })?;
+            if !hit {
+                return Ok(false);
+            }
+        }
+        if let Some(needle) = self.q.contains.as_deref() {
+            let mut hit = false;
+            rec.for_each_text(|text, _| {
+                hit = hit || bloom::contains(text, needle.as_bytes());
+            })?;
+            if !hit {
+                return Ok(false);
+            }
+        }
+        Ok(true)
     }
 
     /// Opens a pending source: a block into its chunks, a chunk into a cursor.
@@ -184,10 +206,14 @@ impl QueryIter {
                 let table = block::read_table(&b.meta, b.src.as_ref());
                 self.uncharge(table_len);
                 let table = table?;
-                let pass = match &self.probe {
-                    Some(p) => Some(table.chunks_passing(b.src.as_ref(), p)?),
-                    None => None,
-                };
+                let mut pass: Option<Vec<bool>> = None;
+                for p in &self.probes {
+                    let now = table.chunks_passing(b.src.as_ref(), p)?;
+                    pass = Some(match pass {
+                        None => now,
+                        Some(prev) => prev.iter().zip(&now).map(|(a, b)| *a && *b).collect(),
+                    });
+                }
                 for (i, &c) in table.chunks.iter().enumerate() {
                     if pass.as_ref().is_some_and(|p| !p[i]) {
                         continue;
@@ -218,10 +244,10 @@ impl QueryIter {
                 labels,
                 chunk,
             } => {
-                if let Some(p) = &self.probe
-                    && !block::chunk_may_contain(block.src.as_ref(), &chunk, p)?
-                {
-                    return Ok(());
+                for p in &self.probes {
+                    if !block::chunk_may_contain(block.src.as_ref(), &chunk, p)? {
+                        return Ok(());
+                    }
                 }
                 let raw_cost = chunk.raw_len as usize + chunk.len as usize;
                 self.charge(raw_cost)?;

@@ -439,6 +439,7 @@ impl EventStore {
             direction: Direction::Backward,
             limit,
             needle: Some(token.to_owned()),
+            contains: None,
         })
     }
 

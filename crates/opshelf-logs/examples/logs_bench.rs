@@ -3,7 +3,9 @@
 //!    1,000-line protobuf+snappy `PushRequest`s, each decoded, validated and appended
 //!    durably by the same code as `POST /loki/api/v1/push` (HTTP framing excluded); CPU of
 //!    the generator thread is subtracted;
-//! 2. the needle query `{app="x"} |= "<trace id>"` through the engine over all of it (median of 5);
+//! 2. the needle query `{app="x"} |= "<trace id>"` through the engine over all of it (median
+//!    of 5), then `sum by (level) (count_over_time({app="x"} | logfmt [5m]))` over the 7 days
+//!    the data spans (one app: a sixth of the lines);
 //! 3. `labels` and `series` through the router at 10,000 streams (p95 of 50);
 //! 4. peak RSS and disk bytes per raw byte. The raw text is written to `<work>/raw.log` for
 //!    `grep -F` / `zstd -dc | grep -F` in the script.
@@ -115,7 +117,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut raw = BufWriter::with_capacity(1 << 20, std::fs::File::create(raw_path)?);
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
         let now = opshelf_logs::api::params::now_ns();
-        let span: i64 = 6 * 3600 * 1_000_000_000;
+        let span: i64 = 7 * 24 * 3600 * 1_000_000_000;
         let step = (span / (target as i64 / 200).max(1)).max(1);
         let mut t = now - span;
         let needle = format!("{:016x}{:016x}", rng.next(), rng.next());
@@ -218,7 +220,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             let src = app.store.source("fake");
             let now = opshelf_logs::api::params::now_ns();
             let p = Params {
-                start_ns: now - 7 * 3600 * 1_000_000_000,
+                start_ns: now - 7 * 24 * 3600 * 1_000_000_000 - 1,
                 end_ns: now + 1,
                 step_ns: 60_000_000_000,
                 interval_ns: None,
@@ -244,6 +246,39 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pct(times.clone(), 0.5),
         times[0]
     );
+
+    // the log-volume metric over the 7 days
+    {
+        let app = app.clone();
+        let t = Instant::now();
+        let series = tokio::task::spawn_blocking(move || {
+            let src = app.store.source("fake");
+            let now = opshelf_logs::api::params::now_ns();
+            let p = Params {
+                start_ns: now - 7 * 24 * 3600 * 1_000_000_000,
+                end_ns: now + 1,
+                step_ns: 300_000_000_000,
+                interval_ns: None,
+                direction: Direction::Backward,
+                limit: 100,
+                instant: false,
+            };
+            match app.engine.query(
+                &src,
+                "sum by (level) (count_over_time({app=\"x\"} | logfmt [5m]))",
+                &p,
+            ) {
+                Ok((opshelf_logs::logql_adapter::QueryResult::Matrix(m), _)) => Ok(m.len()),
+                Ok(_) => Err("not a matrix".to_owned()),
+                Err(e) => Err(e.to_string()),
+            }
+        })
+        .await?;
+        println!(
+            "sum_by_level_7d_secs={:.2} series={series:?} (app x: a sixth of the lines)",
+            t.elapsed().as_secs_f64()
+        );
+    }
 
     // 3. labels / series at 10,000 streams
     let now = opshelf_logs::api::params::now_ns();

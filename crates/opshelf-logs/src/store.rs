@@ -236,35 +236,6 @@ pub(crate) fn to_es_matchers(ms: &[LabelMatcher]) -> Result<Vec<es::Matcher>, So
     Ok(out)
 }
 
-/// A token of `needle` that any line containing `needle` has as a whole token: one bounded
-/// by non-token bytes inside the needle on both sides (the store's bloom filters index whole
-/// tokens, and `|=` is a substring match). The longest such token, if any.
-pub(crate) fn bloom_token(needle: &str) -> Option<String> {
-    let b = needle.as_bytes();
-    let tok = |c: u8| c.is_ascii_alphanumeric() || c >= 0x80;
-    let mut best: Option<&str> = None;
-    let mut i = 0;
-    while i < b.len() {
-        if !tok(b[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && tok(b[i]) {
-            i += 1;
-        }
-        let bounded = start > 0 && i < b.len();
-        if bounded
-            && i - start >= 3
-            && best.is_none_or(|x| x.len() < i - start)
-            && let Some(t) = needle.get(start..i)
-        {
-            best = Some(t);
-        }
-    }
-    best.map(str::to_owned)
-}
-
 /// One tenant's logs as the engine reads them.
 pub struct TenantSource {
     store: Arc<LogStore>,
@@ -277,11 +248,9 @@ impl logql::Source for TenantSource {
         if req.from_ns >= req.to_ns {
             return Ok(Box::new(std::iter::empty()));
         }
-        let needle = req
-            .needles
-            .iter()
-            .filter_map(|n| bloom_token(n))
-            .max_by_key(String::len);
+        // every needle must match, so one is enough to narrow the read: the longest, which
+        // has the most tokens and minimizers for the store's filters to rule chunks out
+        let contains = req.needles.iter().max_by_key(|n| n.len()).cloned();
         let q = es::Query {
             tenant: self.tenant.clone(),
             from_ns: req.from_ns,
@@ -293,7 +262,8 @@ impl logql::Source for TenantSource {
             },
             // `limit` is a hint: the engine filters after us, and the iterator is lazy anyway
             limit: 0,
-            needle,
+            needle: None,
+            contains,
         };
         let it = self.store.es.query(q).map_err(source_error)?;
         let store = self.store.clone();
@@ -429,18 +399,5 @@ fn sink_result(r: Result<u64, StoreError>) -> Result<Accepted, SinkError> {
             retry_after,
         }),
         Err(StoreError::Failed(m)) => Err(SinkError::Failed(m)),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_tokens_bounded_inside_the_needle_go_to_the_bloom() {
-        assert_eq!(bloom_token("4bf92f3577b34da6a3ce929d0e0e4736"), None);
-        assert_eq!(bloom_token("trace_id=4bf92f35"), None);
-        assert_eq!(bloom_token(" id=4bf92f35 "), Some("4bf92f35".to_owned()));
-        assert_eq!(bloom_token("a ab abc d"), Some("abc".to_owned()));
     }
 }

@@ -484,6 +484,7 @@ fn find_blocking(events: &EventStore, q: &Search) -> Result<Vec<Vec<u8>>, StoreE
         direction: Direction::Backward,
         limit: MAX_SCANNED,
         needle: needle(q),
+        contains: None,
     };
     let limit = if q.limit == 0 { 20 } else { q.limit };
     let mut found: Vec<Vec<u8>> = Vec::new();

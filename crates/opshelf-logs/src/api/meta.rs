@@ -254,6 +254,7 @@ pub async fn volume_range(
                 direction: es::Direction::Forward,
                 limit: 0,
                 needle: None,
+                contains: None,
             };
             let it = store
                 .events()

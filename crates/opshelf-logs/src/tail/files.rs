@@ -159,6 +159,7 @@ impl Tailer {
             direction: es::Direction::Forward,
             limit: 0,
             needle: None,
+            contains: None,
         };
         let Ok(it) = self.store.events().query(q) else {
             return false;
