@@ -166,8 +166,9 @@ fn scan_lockfile(
     packages.sort_by(|a, b| a.name.cmp(&b.name).then_with(|| a.version.cmp(&b.version)));
     if opts.scanners.vuln {
         for p in &packages {
-            // unpinned requirements carry no version to match
-            if p.version.is_empty()
+            // unpinned requirements carry no version to match; the project itself is no dependency
+            if p.project
+                || p.version.is_empty()
                 || (kind == lockfile::Kind::Requirements && p.version == "0.0.0")
             {
                 continue;
@@ -242,7 +243,7 @@ pub(crate) fn package_vulnerabilities(
             cvss_score: adv.cvss_score,
             published: adv.published.clone(),
             modified: adv.modified.clone(),
-            line: p.line,
+            line: p.line(),
             layer: p
                 .image
                 .as_deref()

@@ -44,7 +44,7 @@ pub(super) fn parse_bun(content: &str) -> Result<Vec<Package>, ParseError> {
             if let Some(c) = commit_from_url(version) {
                 p.commit = Some(c);
             }
-            p.line = line_of(content, &format!("\"{key}\""));
+            p = p.at_line(line_of(content, &format!("\"{key}\"")));
             out.push(p);
         }
     }

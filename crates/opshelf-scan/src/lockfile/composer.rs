@@ -1,19 +1,23 @@
-//! PHP Composer's `composer.lock`: `packages` and `packages-dev`.
+//! PHP Composer's `composer.lock`: `packages` and `packages-dev`; a package's location is its
+//! object in the array (Trivy's composer parser).
 
 use serde_json::Value as Json;
 
-use super::{Package, ParseError, json, jstr, line_of};
+use super::jsonspan::Spans;
+use super::{Package, ParseError, json, jstr};
 use crate::version::Ecosystem;
 
 pub(super) fn parse_composer(content: &str) -> Result<Vec<Package>, ParseError> {
     let doc = json(content)?;
+    let spans = Spans::of(content);
     let mut out = Vec::new();
     for (section, dev) in [("packages", false), ("packages-dev", true)] {
-        for pkg in doc
+        for (i, pkg) in doc
             .get(section)
             .and_then(Json::as_array)
             .into_iter()
             .flatten()
+            .enumerate()
         {
             let name = jstr(pkg, "name");
             if name.is_empty() {
@@ -24,7 +28,7 @@ pub(super) fn parse_composer(content: &str) -> Result<Vec<Package>, ParseError> 
             if let Some(src) = pkg.get("source") {
                 p = p.commit(jstr(src, "reference"));
             }
-            p.line = line_of(content, &format!("\"name\": \"{name}\""));
+            p = p.at(spans.get(&[section, &i.to_string()]));
             out.push(p);
         }
     }

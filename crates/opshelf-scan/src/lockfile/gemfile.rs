@@ -55,7 +55,7 @@ pub(super) fn parse_gemfile(content: &str) -> Result<Vec<Package>, ParseError> {
             } else if section == "GEM" && content.contains("\nGIT\n") {
                 p.commit = Some(String::new());
             }
-            p.line = Some(i + 1);
+            p.locations = vec![super::Location::line(i + 1)];
             out.push(p);
         }
     }

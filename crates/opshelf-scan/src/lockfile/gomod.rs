@@ -52,7 +52,7 @@ pub(super) fn parse_gomod(content: &str) -> Result<Vec<Package>, ParseError> {
                 }
                 // the version as Go spells it (`v0.3.6`, `v2.7.1+incompatible`), as Trivy prints it
                 let mut p = Package::new(f[0], f[1], Ecosystem::Go);
-                p.line = Some(i + 1);
+                p.locations = vec![super::Location::line(i + 1)];
                 requires.push(p);
             }
             "replace" => {

@@ -20,7 +20,7 @@ pub(super) fn parse_gradle(content: &str) -> Result<Vec<Package>, ParseError> {
             parts[2],
             Ecosystem::Maven,
         );
-        p.line = Some(i + 1);
+        p.locations = vec![super::Location::line(i + 1)];
         out.push(p);
     }
     Ok(out)

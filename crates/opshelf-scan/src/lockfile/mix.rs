@@ -26,7 +26,7 @@ pub(super) fn parse_mix(content: &str) -> Result<Vec<Package>, ParseError> {
             let commit = c.get(4).map_or("", |m| m.as_str());
             Package::new(name, "", Ecosystem::Hex).commit(commit)
         };
-        p.line = Some(i + 1);
+        p.locations = vec![super::Location::line(i + 1)];
         out.push(p);
     }
     Ok(out)

@@ -8,17 +8,21 @@
 mod bun;
 mod cargo;
 mod composer;
+mod dotnet;
 mod gemfile;
 mod gomod;
 mod gradle;
+mod jsonspan;
 mod mix;
 mod npm;
 mod nuget;
+mod packagesprops;
 mod pip;
 mod pnpm;
 mod pom;
 mod pubspec;
 mod python;
+mod sbt;
 mod yarn;
 
 use std::collections::BTreeMap;
@@ -43,10 +47,34 @@ pub struct Package {
     pub dev: bool,
     /// VCS commit the package was resolved to, when the lockfile records one.
     pub commit: Option<String>,
-    /// 1-based line of the package in the lockfile, when known.
-    pub line: Option<usize>,
+    /// Where the package is declared in the lockfile (Trivy's `Locations`): the lines of its
+    /// entry, more than one when the same package is locked at several places.
+    pub locations: Vec<Location>,
+    /// The project itself or a member of its workspace (Trivy's `Relationship: root` /
+    /// `workspace`): listed, never matched to advisories.
+    pub project: bool,
     /// Packages found in container images: the layer, and for OS packages the source package.
     pub image: Option<Box<ImageInfo>>,
+}
+
+/// A 1-based, inclusive line range in a lockfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Location {
+    pub start_line: usize,
+    pub end_line: usize,
+}
+
+impl Location {
+    pub fn lines(start_line: usize, end_line: usize) -> Self {
+        Location {
+            start_line,
+            end_line: end_line.max(start_line),
+        }
+    }
+
+    pub fn line(line: usize) -> Self {
+        Location::lines(line, line)
+    }
 }
 
 /// Where an image package came from; for OS packages also what advisories key it by.
@@ -75,7 +103,8 @@ impl Package {
             ecosystem,
             dev: false,
             commit: None,
-            line: None,
+            locations: Vec::new(),
+            project: false,
             image: None,
         }
     }
@@ -89,6 +118,23 @@ impl Package {
         let c: String = commit.into();
         self.commit = Some(c);
         self
+    }
+
+    /// Sets the package's location to one line, when known.
+    fn at_line(mut self, line: Option<usize>) -> Self {
+        self.locations = line.map(Location::line).into_iter().collect();
+        self
+    }
+
+    /// Sets the package's location to a line range, when known.
+    fn at(mut self, location: Option<Location>) -> Self {
+        self.locations = location.into_iter().collect();
+        self
+    }
+
+    /// The first line of the package in its lockfile.
+    pub fn line(&self) -> Option<usize> {
+        self.locations.first().map(|l| l.start_line)
     }
 }
 
@@ -136,13 +182,16 @@ pub enum Kind {
     Gradle,
     Pom,
     NuGet,
+    DotnetDeps,
+    PackagesProps,
+    Sbt,
     Pub,
     Mix,
 }
 
 impl Kind {
     /// Every format, in the order of the enum.
-    pub const ALL: [Kind; 19] = [
+    pub const ALL: [Kind; 22] = [
         Kind::Requirements,
         Kind::Pipfile,
         Kind::Poetry,
@@ -160,6 +209,9 @@ impl Kind {
         Kind::Gradle,
         Kind::Pom,
         Kind::NuGet,
+        Kind::DotnetDeps,
+        Kind::PackagesProps,
+        Kind::Sbt,
         Kind::Pub,
         Kind::Mix,
     ];
@@ -184,6 +236,9 @@ impl Kind {
             Kind::Gradle => "gradle",
             Kind::Pom => "pom",
             Kind::NuGet => "nuget",
+            Kind::DotnetDeps => "dotnet-core",
+            Kind::PackagesProps => "packages-props",
+            Kind::Sbt => "sbt",
             Kind::Pub => "pub",
             Kind::Mix => "hex",
         }
@@ -212,9 +267,14 @@ pub fn detect(file_name: &str) -> Option<Kind> {
         "packages.lock.json" => Kind::NuGet,
         "pubspec.lock" => Kind::Pub,
         "mix.lock" => Kind::Mix,
+        "build.sbt.lock" => Kind::Sbt,
         _ => {
             if file_name.starts_with("pylock.") && file_name.ends_with(".toml") {
                 Kind::Pylock
+            } else if file_name.len() > ".deps.json".len() && file_name.ends_with(".deps.json") {
+                Kind::DotnetDeps
+            } else if file_name.to_ascii_lowercase().ends_with("packages.props") {
+                Kind::PackagesProps
             } else if file_name.ends_with(".txt")
                 && (file_name.starts_with("requirements")
                     || file_name.ends_with("requirements.txt"))
@@ -246,16 +306,27 @@ pub fn parse(
         Kind::Uv => python::parse_uv(content),
         Kind::Pylock => python::parse_pylock(content),
         Kind::NpmLock => npm::parse_npm(content),
-        Kind::Yarn => yarn::parse_yarn(content),
+        Kind::Yarn => {
+            // Trivy reads the package.json beside yarn.lock (root, dev dependencies)
+            let manifest = read(&path.with_file_name("package.json")).ok();
+            yarn::parse_yarn(content, manifest.as_deref())
+        }
         Kind::Pnpm => pnpm::parse_pnpm(content),
         Kind::Bun => bun::parse_bun(content),
-        Kind::Cargo => cargo::parse_cargo(content),
+        Kind::Cargo => {
+            // Trivy reads the Cargo.toml beside Cargo.lock (the crate, dev-dependencies)
+            let manifest = read(&path.with_file_name("Cargo.toml")).ok();
+            cargo::parse_cargo(content, manifest.as_deref())
+        }
         Kind::GoMod => gomod::parse_gomod(content),
         Kind::Gemfile => gemfile::parse_gemfile(content),
         Kind::Composer => composer::parse_composer(content),
         Kind::Gradle => gradle::parse_gradle(content),
         Kind::Pom => pom::parse_pom(content),
         Kind::NuGet => nuget::parse_nuget(content),
+        Kind::DotnetDeps => dotnet::parse_deps_json(content),
+        Kind::PackagesProps => packagesprops::parse_packages_props(content),
+        Kind::Sbt => sbt::parse_sbt(content),
         Kind::Pub => pubspec::parse_pub(content),
         Kind::Mix => mix::parse_mix(content),
     }
@@ -343,7 +414,7 @@ fn commit_from_url(s: &str) -> Option<String> {
 }
 
 /// Removes exact duplicates (same name, version, commit); a package that is both dev and
-/// production is production.
+/// production is production; the locations of the duplicates are kept (as Trivy merges them).
 fn dedup_packages(out: &mut Vec<Package>) {
     let mut result: Vec<Package> = Vec::with_capacity(out.len());
     let mut index: BTreeMap<(String, String, Option<String>), usize> = BTreeMap::new();
@@ -351,6 +422,11 @@ fn dedup_packages(out: &mut Vec<Package>) {
         let key = (p.name.clone(), p.version.clone(), p.commit.clone());
         if let Some(&i) = index.get(&key) {
             result[i].dev &= p.dev;
+            for l in p.locations {
+                if !result[i].locations.contains(&l) {
+                    result[i].locations.push(l);
+                }
+            }
             continue;
         }
         index.insert(key, result.len());
@@ -569,5 +645,41 @@ mod tests {
             failures.len(),
             failures.join("\n")
         );
+    }
+
+    /// Trivy's integration fixtures (`pipenv`, `fs/nuget`, `npm`) and the `Locations` their
+    /// goldens give: the package's JSON object.
+    #[test]
+    fn json_lockfiles_locate_the_package_object() {
+        let no_includes = |_: &Path| Err(std::io::Error::other("no includes in this test"));
+        let locations = |kind: Kind, text: &str| -> Vec<(String, Vec<Location>)> {
+            parse(kind, Path::new("lock"), text, &no_includes)
+                .expect("parses")
+                .into_iter()
+                .map(|p| (p.name, p.locations))
+                .collect()
+        };
+        let pipenv = "{\n    \"_meta\": {\n        \"hash\": {\n            \"sha256\": \"06bf5e1462f5cf5abd8c226d9db597827c8fde5c6bbb0e9c87c2977720130c56\"\n        },\n        \"pipfile-spec\": 6,\n        \"requires\": {\n            \"python_version\": \"3.10\"\n        },\n        \"sources\": [\n            {\n                \"name\": \"pypi\",\n                \"url\": \"https://pypi.org/simple\",\n                \"verify_ssl\": true\n            }\n        ]\n    },\n    \"default\": {\n        \"werkzeug\": {\n            \"hashes\": [\n                \"sha256:1e0dedc2acb1f46827daa2e399c1485c8fa17c0d8e70b6b875b4e7f54bf408d2\",\n                \"sha256:b353856d37dec59d6511359f97f6a4b2468442e454bd1c98298ddce53cac1f04\"\n            ],\n            \"index\": \"pypi\",\n            \"version\": \"==0.11.1\"\n        }\n    },\n    \"develop\": {}\n}\n";
+        assert_eq!(
+            locations(Kind::Pipfile, pipenv),
+            [("werkzeug".to_string(), vec![Location::lines(19, 26)])]
+        );
+        let nuget = "{\n    \"version\": 1,\n    \"dependencies\": {\n        \".NETCoreApp,Version=v5.0\": {\n            \"Newtonsoft.Json\": {\n                \"type\": \"Direct\",\n                \"requested\": \"[12.0.3, )\",\n                \"resolved\": \"12.0.3\",\n                \"contentHash\": \"6mgjfnRB4jKMlzHSl+VD+oUc1IebOZabkbyWj2RiTgWwYPPuaK1H97G1sHqGwPlS5npiF5Q0OrxN1wni2n5QWg==\"\n            },\n            \"NuGet.Frameworks\": {\n                \"type\": \"Direct\",\n                \"requested\": \"[5.7.0, )\",\n                \"resolved\": \"5.7.0\",\n                \"contentHash\": \"7Q/wUoB3jCBcq9zoBOBGHFhe78C13jViPmvjvzTwthVV8DAjMfpXnqAYtgwdaRLJMkTXrtdLxfPBIFFhmlsnIQ==\",\n                \"dependencies\": {\n                    \"Newtonsoft.Json\": \"12.0.3\"\n                }\n            }\n        }\n    }\n}\n";
+        assert_eq!(
+            locations(Kind::NuGet, nuget),
+            [
+                ("Newtonsoft.Json".to_string(), vec![Location::lines(5, 10)]),
+                (
+                    "NuGet.Frameworks".to_string(),
+                    vec![Location::lines(11, 19)]
+                ),
+            ]
+        );
+        let npm = "{\n  \"version\": \"1.0.0\",\n  \"lockfileVersion\": 1,\n  \"requires\": true,\n  \"dependencies\": {\n    \"asap\": {\n      \"version\": \"2.0.6\",\n      \"resolved\": \"https://registry.npmjs.org/asap/-/asap-2.0.6.tgz\",\n      \"integrity\": \"sha1-5QNHYR1+aQlDIIu9r+vLwvuGbUY=\"\n    },\n    \"jquery\": {\n      \"version\": \"3.3.9\",\n      \"resolved\": \"https://registry.npmjs.org/jquery/-/jquery-3.4.0.tgz\",\n      \"integrity\": \"sha512-ggRCXln9zEqv6OqAGXFEcshF5dSBvCkzj6Gm2gzuR5fWawaX8t7cxKVkkygKODrDAzKdoYw3l/e3pm3vlT4IbQ==\"\n    },\n    \"js-tokens\": {\n      \"version\": \"4.0.0\",\n      \"resolved\": \"https://registry.npmjs.org/js-tokens/-/js-tokens-4.0.0.tgz\",\n      \"integrity\": \"sha512-RdJUflcE3cUzKiMqQgsCu06FPu9UdIJO0beYbPhHN4k6apgJtifcoCtT9bcxOpYBtpD2kCM6Sbzg4CausW/PKQ==\"\n    },\n    \"loose-envify\": {\n      \"version\": \"1.4.0\",\n      \"resolved\": \"https://registry.npmjs.org/loose-envify/-/loose-envify-1.4.0.tgz\",\n      \"integrity\": \"sha512-lyuxPGr/Wfhrlem2CL/UcnUc1zcqKAImBDzukY7Y5F/yQiNdko6+fRLevlw1HgMySw7f611UIY408EtxRSoK3Q==\",\n      \"requires\": {\n        \"js-tokens\": \"^3.0.0 || ^4.0.0\"\n      }\n    },\n    \"object-assign\": {\n      \"version\": \"4.1.1\",\n      \"resolved\": \"https://registry.npmjs.org/object-assign/-/object-assign-4.1.1.tgz\",\n      \"integrity\": \"sha1-IQmtx5ZYh8/AXLvUQsrIv7s2CGM=\"\n    },\n    \"promise\": {\n      \"version\": \"8.0.3\",\n      \"resolved\": \"https://registry.npmjs.org/promise/-/promise-8.0.3.tgz\",\n      \"integrity\": \"sha512-HeRDUL1RJiLhyA0/grn+PTShlBAcLuh/1BJGtrvjwbvRDCTLLMEz9rOGCV+R3vHY4MixIuoMEd9Yq/XvsTPcjw==\",\n      \"requires\": {\n        \"asap\": \"~2.0.6\"\n      }\n    },\n    \"prop-types\": {\n      \"version\": \"15.7.2\",\n      \"resolved\": \"https://registry.npmjs.org/prop-types/-/prop-types-15.7.2.tgz\",\n      \"integrity\": \"sha512-8QQikdH7//R2vurIJSutZ1smHYTcLpRWEOlHnzcWHmBYrOGUysKwSsrC89BCiFj3CbrfJ/nXFdJepOVrY1GCHQ==\",\n      \"requires\": {\n        \"loose-envify\": \"^1.4.0\",\n        \"object-assign\": \"^4.1.1\",\n        \"react-is\": \"^16.8.1\"\n      }\n    },\n    \"react\": {\n      \"version\": \"16.8.6\",\n      \"resolved\": \"https://registry.npmjs.org/react/-/react-16.8.6.tgz\",\n      \"integrity\": \"sha512-pC0uMkhLaHm11ZSJULfOBqV4tIZkx87ZLvbbQYunNixAAvjnC+snJCg0XQXn9VIsttVsbZP/H/ewzgsd5fxKXw==\",\n      \"requires\": {\n        \"loose-envify\": \"^1.1.0\",\n        \"object-assign\": \"^4.1.1\",\n        \"prop-types\": \"^15.6.2\",\n        \"scheduler\": \"^0.13.6\"\n      }\n    },\n    \"react-is\": {\n      \"version\": \"16.8.6\",\n      \"resolved\": \"https://registry.npmjs.org/react-is/-/react-is-16.8.6.tgz\",\n      \"integrity\": \"sha512-aUk3bHfZ2bRSVFFbbeVS4i+lNPZr3/WM5jT2J5omUVV1zzcs1nAaf3l51ctA5FFvCRbhrH0bdAsRRQddFJZPtA==\"\n    },\n    \"redux\": {\n      \"version\": \"4.0.1\",\n      \"resolved\": \"https://registry.npmjs.org/redux/-/redux-4.0.1.tgz\",\n      \"integrity\": \"sha512-R7bAtSkk7nY6O/OYMVR9RiBI+XghjF9rlbl5806HJbQph0LJVHZrU5oaO4q70eUKiqMRqm4y07KLTlMZ2BlVmg==\",\n      \"requires\": {\n        \"loose-envify\": \"^1.4.0\",\n        \"symbol-observable\": \"^1.2.0\"\n      }\n    },\n    \"scheduler\": {\n      \"version\": \"0.13.6\",\n      \"resolved\": \"https://registry.npmjs.org/scheduler/-/scheduler-0.13.6.tgz\",\n      \"integrity\": \"sha512-IWnObHt413ucAYKsD9J1QShUKkbKLQQHdxRyw73sw4FN26iWr3DY/H34xGPe4nmL1DwXyWmSWmMrA9TfQbE/XQ==\",\n      \"requires\": {\n        \"loose-envify\": \"^1.1.0\",\n        \"object-assign\": \"^4.1.1\"\n      }\n    },\n    \"symbol-observable\": {\n      \"version\": \"1.2.0\",\n      \"resolved\": \"https://registry.npmjs.org/symbol-observable/-/symbol-observable-1.2.0.tgz\",\n      \"integrity\": \"sha512-e900nM8RRtGhlV36KGEU9k65K3mPb1WV70OdjfxlG2EAuM1noi/E/BaW/uMhL7bPEssK8QV57vN3esixjUvcXQ==\"\n    },\n    \"z-lock\": {\n      \"version\": \"1.0.0\",\n      \"resolved\": \"https://registry.npmjs.org/z-lock/-/z-lock-1.0.0.tgz\",\n      \"integrity\": \"sha512-TWoID7h5wphb4YHcY/tu9u7nZb6wtmBjqpRUYbQCemrhmJXL+7/Vblb6rs7ANnBInIt9Qccb7bXUCNGZpxekeA==\",\n      \"dev\": true\n    }\n  }\n}";
+        let got = locations(Kind::NpmLock, npm);
+        assert_eq!(got.len(), 13);
+        assert!(got.contains(&("asap".to_string(), vec![Location::lines(6, 10)])));
+        assert!(got.contains(&("react".to_string(), vec![Location::lines(52, 62)])));
+        assert!(got.contains(&("z-lock".to_string(), vec![Location::lines(91, 96)])));
     }
 }

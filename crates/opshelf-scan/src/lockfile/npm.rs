@@ -1,11 +1,11 @@
 //! npm `package-lock.json` / `npm-shrinkwrap.json`: lockfile v2/v3 `packages` and v1's nested
-//! `dependencies`; aliases (`npm:`), VCS and `file:` versions.
+//! `dependencies`; aliases (`npm:`), VCS and `file:` versions. A package's location is its
+//! object, as Trivy's npm parser gives it.
 
 use serde_json::Value as Json;
 
-use super::{
-    Package, ParseError, commit_from_url, dedup_packages, json, jstr, line_of, split_name_at,
-};
+use super::jsonspan::Spans;
+use super::{Package, ParseError, commit_from_url, dedup_packages, json, jstr, split_name_at};
 use crate::version::Ecosystem;
 
 fn npm_version_and_commit(version: &str, resolved: &str) -> (String, Option<String>) {
@@ -40,6 +40,7 @@ fn npm_version_and_commit(version: &str, resolved: &str) -> (String, Option<Stri
 
 pub(super) fn parse_npm(content: &str) -> Result<Vec<Package>, ParseError> {
     let doc = json(content)?;
+    let spans = Spans::of(content);
     let mut out = Vec::new();
     if let Some(packages) = doc.get("packages").and_then(Json::as_object) {
         for (key, info) in packages {
@@ -63,43 +64,47 @@ pub(super) fn parse_npm(content: &str) -> Result<Vec<Package>, ParseError> {
                 || info.get("devOptional").and_then(Json::as_bool) == Some(true);
             let mut p = Package::new(name, version, Ecosystem::Npm).dev(dev);
             p.commit = commit;
-            p.line = line_of(content, &format!("\"{key}\""));
-            out.push(p);
+            out.push(p.at(spans.get(&["packages", key])));
         }
     } else if let Some(deps) = doc.get("dependencies").and_then(Json::as_object) {
-        npm_v1_walk(content, deps, &mut out);
+        npm_v1_walk(
+            &spans,
+            &mut vec!["dependencies".to_string()],
+            deps,
+            &mut out,
+        );
     }
     dedup_packages(&mut out);
     Ok(out)
 }
 
-fn npm_v1_walk(content: &str, deps: &serde_json::Map<String, Json>, out: &mut Vec<Package>) {
-    for (name, info) in deps {
+/// v1's nested `dependencies`; `path` is the JSON path of `deps` (for locations).
+fn npm_v1_walk(
+    spans: &Spans,
+    path: &mut Vec<String>,
+    deps: &serde_json::Map<String, Json>,
+    out: &mut Vec<Package>,
+) {
+    for (key, info) in deps {
         let raw_version = jstr(info, "version");
         let (version, commit) = npm_version_and_commit(raw_version, jstr(info, "resolved"));
         let name = match raw_version.strip_prefix("npm:") {
             Some(alias) => split_name_at(alias).0.to_string(),
-            None => name.clone(),
+            None => key.clone(),
         };
         let dev = info.get("dev").and_then(Json::as_bool) == Some(true);
-        p_push(content, out, name, version, dev, commit);
+        path.push(key.clone());
+        let at: Vec<&str> = path.iter().map(String::as_str).collect();
+        let mut p = Package::new(name, version, Ecosystem::Npm)
+            .dev(dev)
+            .at(spans.get(&at));
+        p.commit = commit;
+        out.push(p);
         if let Some(nested) = info.get("dependencies").and_then(Json::as_object) {
-            npm_v1_walk(content, nested, out);
+            path.push("dependencies".to_string());
+            npm_v1_walk(spans, path, nested, out);
+            path.pop();
         }
+        path.pop();
     }
-}
-
-fn p_push(
-    content: &str,
-    out: &mut Vec<Package>,
-    name: String,
-    version: String,
-    dev: bool,
-    commit: Option<String>,
-) {
-    let line = line_of(content, &format!("\"{name}\""));
-    let mut p = Package::new(name, version, Ecosystem::Npm).dev(dev);
-    p.commit = commit;
-    p.line = line;
-    out.push(p);
 }

@@ -86,9 +86,7 @@ fn requirements_into(
             continue; // other options (-c, -e, --index-url, ...)
         }
         if let Some(p) = parse_requirement_line(line) {
-            let mut p = p;
-            p.line = Some(line_no);
-            out.push(p);
+            out.push(p.at_line(Some(line_no)));
         }
     }
     Ok(())

@@ -93,7 +93,7 @@ pub(super) fn parse_pnpm(content: &str) -> Result<Vec<Package>, ParseError> {
                 p = p.commit("");
             }
         }
-        p.line = line_of(content, key);
+        // no location: Trivy's pnpm parser records none
         out.push(p);
     }
     Ok(out)

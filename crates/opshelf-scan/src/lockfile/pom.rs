@@ -85,7 +85,9 @@ pub(super) fn parse_pom(content: &str) -> Result<Vec<Package>, ParseError> {
             continue;
         }
         let mut p = Package::new(name, version, Ecosystem::Maven);
-        p.line = Some(doc.text_pos_at(dep.range().start).row as usize);
+        p.locations = vec![super::Location::line(
+            doc.text_pos_at(dep.range().start).row as usize,
+        )];
         out.push(p);
     }
     Ok(out)

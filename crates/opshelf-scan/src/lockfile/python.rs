@@ -7,7 +7,8 @@ use std::sync::OnceLock;
 use regex::Regex;
 use serde_json::Value as Json;
 
-use super::{Package, ParseError, json, jstr, line_of, regex, toml_doc, toml_packages, tstr};
+use super::jsonspan::Spans;
+use super::{Package, ParseError, json, jstr, regex, toml_doc, toml_packages, tstr};
 use crate::version::Ecosystem;
 
 /// PEP 503 name normalisation.
@@ -20,6 +21,7 @@ pub fn normalize_pypi_name(name: &str) -> String {
 
 pub(super) fn parse_pipfile(content: &str) -> Result<Vec<Package>, ParseError> {
     let doc = json(content)?;
+    let spans = Spans::of(content);
     let mut out = Vec::new();
     for (section, dev) in [("default", false), ("develop", true)] {
         let Some(map) = doc.get(section).and_then(Json::as_object) else {
@@ -30,9 +32,13 @@ pub(super) fn parse_pipfile(content: &str) -> Result<Vec<Package>, ParseError> {
             let Some(version) = version.strip_prefix("==") else {
                 continue;
             };
-            let mut p = Package::new(name.clone(), version, Ecosystem::PyPI).dev(dev);
-            p.line = line_of(content, &format!("\"{name}\""));
-            out.push(p);
+            // the package's object, as Trivy's pipenv parser locates it
+            let location = spans.get(&[section, name]);
+            out.push(
+                Package::new(name.clone(), version, Ecosystem::PyPI)
+                    .dev(dev)
+                    .at(location),
+            );
         }
     }
     // the same package in both sections is one production package
@@ -69,7 +75,7 @@ pub(super) fn parse_poetry(content: &str) -> Result<Vec<Package>, ParseError> {
         if let Some(src) = pkg.get("source").and_then(toml::Value::as_table) {
             p = p.commit(tstr(src, "resolved_reference"));
         }
-        p.line = line_of(content, &format!("name = \"{name}\""));
+        // no location: Trivy's poetry parser records none
         out.push(p);
     }
     Ok(out)
@@ -99,18 +105,24 @@ pub(super) fn parse_pdm(content: &str) -> Result<Vec<Package>, ParseError> {
     Ok(out)
 }
 
+/// A project of the workspace (`source = { editable = ... }` or `{ virtual = ... }`): its
+/// dependencies are the production ones; `Some(true)` for the root project (`"."`).
+fn uv_project(pkg: &toml::Table) -> Option<bool> {
+    let source = pkg.get("source").and_then(toml::Value::as_table)?;
+    let path = source
+        .get("editable")
+        .or_else(|| source.get("virtual"))
+        .and_then(toml::Value::as_str)?;
+    Some(path == ".")
+}
+
 pub(super) fn parse_uv(content: &str) -> Result<Vec<Package>, ParseError> {
     let doc = toml_doc(content)?;
     let packages: Vec<&toml::Table> = toml_packages(&doc).collect();
-    // the project itself (source = { editable/virtual = "." }) is not a dependency
     let mut dev_only: HashSet<String> = HashSet::new();
     let mut prod: HashSet<String> = HashSet::new();
     for pkg in &packages {
-        let is_root = pkg
-            .get("source")
-            .and_then(toml::Value::as_table)
-            .is_some_and(|s| s.contains_key("editable") || s.contains_key("virtual"));
-        if !is_root {
+        if uv_project(pkg).is_none() {
             continue;
         }
         for dep in pkg
@@ -152,17 +164,16 @@ pub(super) fn parse_uv(content: &str) -> Result<Vec<Package>, ParseError> {
     }
     let mut out = Vec::new();
     for pkg in packages {
-        let is_root = pkg
-            .get("source")
-            .and_then(toml::Value::as_table)
-            .is_some_and(|s| s.contains_key("editable") || s.contains_key("virtual"));
-        if is_root {
-            continue;
-        }
         let name = tstr(pkg, "name");
-        let dev = !prod.contains(name) && (!dev_only.is_empty() || !prod.is_empty());
-        let mut p = Package::new(name, tstr(pkg, "version"), Ecosystem::PyPI).dev(dev);
-        p.line = line_of(content, &format!("name = \"{name}\""));
+        let mut p = Package::new(name, tstr(pkg, "version"), Ecosystem::PyPI);
+        match uv_project(pkg) {
+            // the root project is listed as Trivy lists it (`Relationship: root`) and never
+            // matched to advisories; other workspace members are not dependencies
+            Some(true) => p.project = true,
+            Some(false) => continue,
+            None => p.dev = !prod.contains(name) && (!dev_only.is_empty() || !prod.is_empty()),
+        }
+        // no location: Trivy's uv parser records none
         out.push(p);
     }
     Ok(out)
