@@ -34,7 +34,7 @@ pub(crate) const SUB_K: usize = 8;
 pub(crate) const SUB_WINDOW: usize = 16;
 /// Shortest run of token bytes the substring index helps with (one whole window).
 pub(crate) const SUB_MIN_RUN: usize = SUB_K + SUB_WINDOW - 1;
-const GRAM_SEED: u64 = 0x5ab5_7a1e_0f_5eed;
+const GRAM_SEED: u64 = 0x005a_b57a_1e0f_5eed;
 
 /// The maximal runs of token bytes in `text`, as `(start, end)`.
 fn runs(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
