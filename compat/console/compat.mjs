@@ -1,7 +1,8 @@
 // The console in headless Debian Chromium (puppeteer-core), against a real opshelf with
-// flags, secrets and the WAF; the unleash-client SDK watches the flags it changes.
-// Prints "N passed, N failed" last.
+// flags, secrets, the WAF, traces and logs; the unleash-client SDK watches the flags it
+// changes; `opshelf scan fs --upload` posts a report. Prints "N passed, N failed" last.
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import puppeteer from 'puppeteer-core';
 import { initialize } from 'unleash-client';
@@ -11,6 +12,8 @@ const axeSource = readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
 const E = process.env;
 const CONSOLE = E.CONSOLE_URL; const FLAGS = E.FLAGS_URL; const WAF = E.WAF_URL; const VAULT = E.VAULT_URL;
 const PASSWORD = E.ADMIN_PASSWORD; const WORK = E.WORK; const SHOTS = `${WORK}/screenshots`;
+const OTLP = E.OTLP_HTTP_URL; const JAEGER = E.JAEGER_URL; const LOKI = E.LOKI_URL;
+const PHONE = { width: 390, height: 844 }; const DESKTOP = { width: 1280, height: 900 };
 mkdirSync(SHOTS, { recursive: true });
 
 let passed = 0; let failed = 0;
@@ -60,6 +63,20 @@ async function go(hash, heading) {
   await page.waitForFunction(() => !document.querySelector('.state.loading'), { timeout: 5000 });
 }
 async function shot(name) { await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true }); }
+// Nothing wider than the viewport (a table may scroll inside its own box).
+async function noOverflow(name) {
+  const over = await page.evaluate(() => {
+    const w = document.documentElement.clientWidth;
+    const wide = document.documentElement.scrollWidth > w + 1;
+    // the innermost boxes past the right edge (outside boxes that scroll on their own)
+    const past = (el) => el.getBoundingClientRect().right > w + 1 && !el.closest('.table-wrap') && !el.closest('.chart-box');
+    const culprits = [...document.querySelectorAll('body *')]
+      .filter((el) => past(el) && ![...el.children].some(past))
+      .slice(0, 3).map((el) => `${el.tagName.toLowerCase()}${el.id ? `#${el.id}` : ''}.${el.className} (${Math.round(el.getBoundingClientRect().right)} px)`);
+    return wide || culprits.length ? `${document.documentElement.scrollWidth} > ${w}: ${culprits.join(', ')}` : '';
+  });
+  return over ? `${name} overflows: ${over}` : '';
+}
 async function axe(name) {
   await page.evaluate(axeSource);
   const res = await page.evaluate(() => window.axe.run(document, { resultTypes: ['violations'] }));
@@ -212,6 +229,30 @@ await check('an attack through the WAF is on the WAF page within 2 s', async () 
   await axe('waf');
 });
 
+await check('the WAF page shows the routes\' modes, rate-limited addresses and the rule set\'s load time', async () => {
+  const detected = await http(`${WAF}/report/search?q=%3Cscript%3Ealert(1)%3C/script%3E`);
+  assert(detected.status === 200, `the detection-only route answered ${detected.status}`);
+  const codes = [];
+  for (let i = 0; i < 3; i += 1) codes.push((await http(`${WAF}/limited/x`)).status);
+  assert(codes.join(',') === '200,200,429', `rate limit: ${codes}`);
+  await go('#/waf', 'WAF');
+  await page.waitForFunction(() => {
+    const t = document.querySelector('#waf-routes')?.innerText || '';
+    return t.includes('/report') && t.includes('detection only') && t.includes('blocking');
+  }, { timeout: 3000 });
+  await page.waitForFunction(() => (document.querySelector('#rate-limited')?.innerText || '').includes('/limited'), { timeout: 3000 });
+  await waitText('rules in use, loaded');
+  await waitText('detected but let through (detection only) 1');
+  await shot('04-waf');
+  await axe('waf (routes)');
+});
+
+await check('the overview counts a detection-only attack as let through, not blocked', async () => {
+  await go('#/overview', 'Overview');
+  const t = await page.$eval('[data-metric="attacks_blocked"]', (el) => el.innerText);
+  assert(/\b50(\.0)?%/.test(t) && /1 blocked, 1 detected but let through/.test(t), t);
+});
+
 // ---------------------------------------------------------------- scans
 await check('uploading a scan report changes the overview CVE count', async () => {
   const before = await cveCount();
@@ -239,6 +280,21 @@ await check('uploading a scan report changes the overview CVE count', async () =
   assert(before !== after && /\b2\b/.test(after), `before: ${before} | after: ${after}`);
 });
 
+await check('opshelf scan fs --upload posts a report the Scans page shows; a wrong token fails the command', async () => {
+  const dir = `${WORK}/cli-repo`;
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/deploy.env`, `GITHUB_TOKEN=ghp_${'a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8'}\n`);
+  const scan = (token) => spawnSync(E.OPSHELF_BIN, ['--config', `${WORK}/cli.toml`, '--data-dir', `${WORK}/cli-data`, 'scan', 'fs', dir,
+    '--scanners', 'secret', '--format', 'json', '--quiet', '--upload', CONSOLE, '--repo', 'acme/cli', '--branch', 'main'],
+  { env: { ...process.env, OPSHELF_UPLOAD_TOKEN: token }, encoding: 'utf8' });
+  const bad = scan('not-the-upload-token-at-all');
+  assert(bad.status !== 0 && /refused the upload/.test(bad.stderr) && JSON.parse(bad.stdout).Results, `wrong token: ${bad.status} ${bad.stderr}`);
+  const ok = scan(E.UPLOAD_TOKEN);
+  assert(ok.status === 0 && /uploaded to/.test(ok.stderr), `upload: ${ok.status} ${ok.stderr}`);
+  await go('#/scans', 'Scans');
+  await waitText('acme/cli · main');
+});
+
 // ---------------------------------------------------------------- secrets
 await check('unseal a sealed vault from the Secrets page', async () => {
   const init = await http(`${VAULT}/v1/sys/init`, { method: 'PUT', body: JSON.stringify({ secret_shares: 3, secret_threshold: 2 }) });
@@ -257,13 +313,93 @@ await check('unseal a sealed vault from the Secrets page', async () => {
   await waitText('unsealed');
   const s = await http(`${VAULT}/v1/sys/seal-status`);
   assert(s.json.sealed === false, 'still sealed');
-  await page.type('#vault-token', init.json.root_token);
+  const root = init.json.root_token;
+  const audit = await http(`${VAULT}/v1/sys/audit/compat`, { method: 'PUT', headers: { 'x-vault-token': root }, body: JSON.stringify({ type: 'file', options: { file_path: `${WORK}/vault-audit.log` } }) });
+  assert(audit.status === 204, `enable audit: ${audit.status} ${audit.text}`);
+  const counters = await http(`${VAULT}/v1/sys/internal/counters/tokens`, { headers: { 'x-vault-token': root } });
+  const tokens = counters.json && counters.json.data.counters.service_tokens.total;
+  assert(tokens >= 1, `counters: ${counters.status} ${counters.text}`);
+  await page.type('#vault-token', root);
   await clickText('button', 'Sign in to Vault');
   await waitText('Secrets engines');
   await page.waitForFunction(() => !document.querySelector('.state.loading'), { timeout: 5000 });
   await waitText('token/');
+  await page.waitForFunction((n) => document.querySelector('#token-count')?.textContent === String(n), { timeout: 5000 }, tokens);
+  await page.waitForFunction(() => [...document.querySelectorAll('main tr')].some((r) => r.innerText.includes('compat/') && r.innerText.includes('writing')), { timeout: 8000 });
+  await waitText('all writing', 8000);
   await shot('06-secrets');
   await axe('secrets');
+});
+
+// ---------------------------------------------------------------- traces and logs
+const TRACE_ID = [...Array(32)].map(() => Math.floor(Math.random() * 16).toString(16)).join('');
+const LOG_MARKER = `payment-failed-${Date.now()}`;
+async function findTrace(suffix) {
+  await go('#/traces', 'Traces');
+  await page.waitForFunction(() => [...document.querySelectorAll('#tr-service option')].some((o) => o.value === 'compat-shop'), { timeout: 5000 });
+  await page.select('#tr-service', 'compat-shop');
+  await page.waitForFunction(() => [...document.querySelectorAll('#tr-op option')].some((o) => o.value === 'checkout'), { timeout: 5000 });
+  await page.select('#tr-op', 'checkout');
+  await page.type('#tr-tags', 'http.method=POST');
+  await page.type('#tr-min', '100ms');
+  await clickText('button', 'Find traces');
+  await page.waitForFunction((id) => (document.querySelector('#trace-results')?.innerText || '').includes(id), { timeout: 5000 }, TRACE_ID);
+  { const o = await noOverflow(`traces${suffix}`); assert(!o, o); }
+  await shot(`10-traces${suffix}`);
+  await axe(`traces${suffix}`);
+  await page.click(`a[href="#/traces/${TRACE_ID}"]`);
+  await page.waitForSelector('#waterfall li');
+  const rows = await page.$$eval('#waterfall > li', (ls) => ls.map((l) => l.className + ' ' + l.querySelector('summary').innerText.replace(/\s+/g, ' ')));
+  assert(rows.length === 2 && /depth-0/.test(rows[0]) && /checkout/.test(rows[0]) && /depth-1/.test(rows[1]) && /charge card/.test(rows[1]) && /error/.test(rows[1]), rows.join(' | '));
+  // Keyboard: focus the child span's summary and open it with Enter.
+  await page.focus('#waterfall > li:nth-child(2) summary');
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => {
+    const d = document.querySelector('#waterfall > li:nth-child(2) details');
+    return d && d.open && d.innerText.includes('card declined') && d.innerText.includes('retry') && d.innerText.includes('payment.provider');
+  }, { timeout: 3000 });
+  { const o = await noOverflow(`trace${suffix}`); assert(!o, o); }
+  await shot(`11-trace${suffix}`);
+  await axe(`trace view${suffix}`);
+}
+async function findLog(suffix) {
+  await go('#/logs', 'Logs');
+  await page.waitForFunction(() => [...document.querySelectorAll('.labels button')].some((b) => b.textContent === 'app'), { timeout: 5000 });
+  await clickText('.labels button', 'app');
+  await page.waitForFunction(() => [...document.querySelectorAll('#label-values button')].some((b) => b.textContent === 'compat-console'), { timeout: 5000 });
+  await clickText('#label-values button', 'compat-console');
+  const q = await page.$eval('#logql', (t) => t.value);
+  assert(q === '{app="compat-console"}', `query from the label browser: ${q}`);
+  await page.type('#logql', ` |= "${LOG_MARKER}"`);
+  await clickText('button', 'Run query');
+  await page.waitForFunction((m) => (document.querySelector('#log-lines')?.innerText || '').includes(m), { timeout: 5000 }, LOG_MARKER);
+  await page.waitForSelector('.chart-box canvas', { timeout: 5000 });
+  { const o = await noOverflow(`logs${suffix}`); assert(!o, o); }
+  await shot(`12-logs${suffix}`);
+  await axe(`logs${suffix}`);
+}
+
+await check('a trace pushed over OTLP/HTTP is found by service, operation, tag and duration, and shown as a waterfall', async () => {
+  const now = BigInt(Date.now()) * 1000000n;
+  const ns = (ms) => String(now - 1000000000n + BigInt(ms) * 1000000n);
+  const attr = (k, v) => ({ key: k, value: { stringValue: v } });
+  const body = { resourceSpans: [{ resource: { attributes: [attr('service.name', 'compat-shop')] }, scopeSpans: [{ scope: { name: 'compat' }, spans: [
+    { traceId: TRACE_ID, spanId: 'a1a2a3a4a5a6a7a8', name: 'checkout', kind: 2, startTimeUnixNano: ns(0), endTimeUnixNano: ns(300), attributes: [attr('http.method', 'POST')], status: { code: 1 } },
+    { traceId: TRACE_ID, spanId: 'b1b2b3b4b5b6b7b8', parentSpanId: 'a1a2a3a4a5a6a7a8', name: 'charge card', kind: 3, startTimeUnixNano: ns(50), endTimeUnixNano: ns(250),
+      attributes: [attr('payment.provider', 'acme-pay')], events: [{ timeUnixNano: ns(100), name: 'retry', attributes: [attr('attempt', '2')] }],
+      status: { code: 2, message: 'card declined' } },
+  ] }] }] };
+  const r = await http(`${OTLP}/v1/traces`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert(r.status === 200, `OTLP push: ${r.status} ${r.text}`);
+  await findTrace('');
+});
+
+await check('a log line pushed to Loki is found through the label browser and a LogQL query, with its volume', async () => {
+  const ts = String(BigInt(Date.now()) * 1000000n);
+  const r = await http(`${LOKI}/loki/api/v1/push`, { method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ streams: [{ stream: { app: 'compat-console', level: 'error' }, values: [[ts, `checkout ${LOG_MARKER} card declined`]] }] }) });
+  assert(r.status === 204, `Loki push: ${r.status} ${r.text}`);
+  await findLog('');
 });
 
 // ---------------------------------------------------------------- the rest of the pages
@@ -276,11 +412,32 @@ await check('activity and users pages, and a phone-width overview', async () => 
   await go('#/users', 'Users');
   await shot('08-users');
   await axe('users');
-  await page.setViewport({ width: 390, height: 844 });
-  await go('#/overview', 'Overview');
-  await shot('09-overview-phone');
-  await axe('overview (phone)');
-  await page.setViewport({ width: 1280, height: 900 });
+});
+
+await check('every page at phone width (390 px): nothing wider than the screen, axe-clean, screenshots', async () => {
+  await page.setViewport(PHONE);
+  try {
+    const pages = [['01-overview', '#/overview', 'Overview'], ['02-flags', '#/flags', 'Flags'], ['03-flag-detail', '#/flags/console-demo', 'console-demo'],
+      ['04-waf', '#/waf', 'WAF'], ['05-scans', '#/scans', 'Scans'], ['06-secrets', '#/secrets', 'Secrets'], ['07-activity', '#/activity', 'Activity'], ['08-users', '#/users', 'Users']];
+    const overflows = [];
+    for (const [name, hash, heading] of pages) {
+      await go(hash, heading);
+      const over = await noOverflow(name);
+      if (over) overflows.push(over);
+      await shot(`${name}-phone`);
+      await axe(`${name} (phone)`);
+    }
+    // The menu opens with the keyboard at this width.
+    await page.focus('.menu-btn');
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('nav.open');
+    await shot('09-menu-phone');
+    await findTrace('-phone');
+    await findLog('-phone');
+    assert(overflows.length === 0, overflows.join(' | '));
+  } finally {
+    await page.setViewport(DESKTOP);
+  }
 });
 
 await check('no script error or CSP violation on any page', async () => {

@@ -40,6 +40,8 @@ const FILES: &[(&str, &[u8])] = &[
     asset!("js/pages/waf.js"),
     asset!("js/pages/secrets.js"),
     asset!("js/pages/scans.js"),
+    asset!("js/pages/traces.js"),
+    asset!("js/pages/logs.js"),
     asset!("js/pages/users.js"),
     asset!("js/pages/activity.js"),
     asset!("vendor/preact.module.js"),
@@ -190,6 +192,51 @@ fn html_attr(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every module a script imports is embedded (a page added to `pages/index.js` without
+    /// its `asset!` line would 404 and blank the whole console).
+    #[test]
+    fn every_imported_module_is_embedded() {
+        let names: Vec<&str> = FILES.iter().map(|(n, _)| *n).collect();
+        let mut checked = 0;
+        for (name, bytes) in FILES {
+            if std::path::Path::new(name)
+                .extension()
+                .is_none_or(|e| e != "js")
+            {
+                continue;
+            }
+            let text = std::str::from_utf8(bytes).unwrap();
+            let dir = name.rsplit_once('/').map_or("", |(d, _)| d);
+            for line in text.lines() {
+                let Some(rest) = line.trim_start().strip_prefix("import ") else {
+                    continue;
+                };
+                let Some(spec) = rest.rsplit_once(" from '").map(|(_, s)| s) else {
+                    continue;
+                };
+                let spec = spec.trim_end_matches(';').trim_end_matches('\'');
+                let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+                for seg in spec.split('/') {
+                    match seg {
+                        "." => {}
+                        ".." => {
+                            parts.pop();
+                        }
+                        s => parts.push(s),
+                    }
+                }
+                let target = parts.join("/");
+                assert!(
+                    names.contains(&target.as_str()),
+                    "{name} imports {spec}: {target} is not embedded"
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 20, "{checked} imports checked");
+        assert!(names.contains(&"js/pages/traces.js") && names.contains(&"js/pages/logs.js"));
+    }
 
     #[test]
     fn assets_are_gzipped_etagged_and_revalidate() {

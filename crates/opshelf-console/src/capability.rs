@@ -170,6 +170,8 @@ async fn sample(app: &App, disk: u64) -> Result<(), Error> {
     let ready = opshelf_core::status::StatusBoard::all_serving(&caps);
     let p = overview::process();
     let waf = |f| overview::fact_u64(&caps, "waf", f).unwrap_or(0);
+    let text = app.0.metrics.encode();
+    let attacks = overview::waf_counts(&text).unwrap_or_default();
     app.0.samples.push(Sample {
         t_ms: audit::now_ms(),
         ready,
@@ -178,7 +180,9 @@ async fn sample(app: &App, disk: u64) -> Result<(), Error> {
         disk_bytes: disk,
         waf_requests: waf("requests"),
         waf_blocked: waf("blocked"),
-        p95_ms: overview::p95_ms(&app.0.metrics.encode()),
+        waf_attacks_blocked: attacks.blocked,
+        waf_detected_only: attacks.detected_only,
+        p95_ms: overview::p95_ms(&text),
         active_flags: overview::fact_u64(&caps, "flags", "active_flags"),
     });
     let day = time::OffsetDateTime::now_utc().date();

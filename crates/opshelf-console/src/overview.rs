@@ -30,6 +30,9 @@ pub struct Sample {
     pub disk_bytes: u64,
     pub waf_requests: u64,
     pub waf_blocked: u64,
+    /// Attacks blocked and attacks let through on DetectionOnly routes (see [`WafCounts`]).
+    pub waf_attacks_blocked: u64,
+    pub waf_detected_only: u64,
     pub p95_ms: Option<f64>,
     pub active_flags: Option<u64>,
 }
@@ -129,6 +132,58 @@ pub fn p95_ms(metrics_text: &str) -> Option<f64> {
     })
 }
 
+/// The WAF's attack counters since it started, from its metrics: requests a rule blocked
+/// (the CRS blocking rule after the anomaly score passed its threshold, or any rule that
+/// denies) and requests a rule would have blocked but that went through because their route
+/// runs DetectionOnly. Matches under the threshold are neither. Refusals of oversized bodies
+/// (413, no rule: `rule_id="0"`) are not attacks and are counted apart.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WafCounts {
+    pub blocked: u64,
+    pub detected_only: u64,
+    pub oversized: u64,
+}
+
+/// [`WafCounts`] from Prometheus text; `None` when the WAF exports nothing (not running).
+#[must_use]
+pub fn waf_counts(metrics_text: &str) -> Option<WafCounts> {
+    let mut c = WafCounts::default();
+    let mut seen = false;
+    for line in metrics_text.lines() {
+        let (name, rest) = match line.split_once('{') {
+            Some((n, r)) => (n, r),
+            None => match line.split_once(' ') {
+                Some((n, _)) => (n, line),
+                None => continue,
+            },
+        };
+        let value = || -> u64 {
+            let v: f64 = rest
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0);
+            // Counters: whole, non-negative.
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            let n = v.max(0.0) as u64;
+            n
+        };
+        match name {
+            "opshelf_waf_requests_total" => seen = true,
+            "opshelf_waf_detected_only_total" => c.detected_only += value(),
+            "opshelf_waf_blocked_by_rule_total" => {
+                if rest.contains("rule_id=\"0\"") {
+                    c.oversized += value();
+                } else {
+                    c.blocked += value();
+                }
+            }
+            _ => {}
+        }
+    }
+    seen.then_some(c)
+}
+
 /// Bytes under `path` (files only, not following links; bounded to 200,000 entries).
 #[must_use]
 pub fn dir_bytes(path: &Path) -> u64 {
@@ -200,6 +255,8 @@ pub struct Metric {
     pub ok: Option<bool>,
     /// When not measured: what would measure it.
     pub how: Option<&'static str>,
+    /// The figures behind the value, in words.
+    pub detail: Option<String>,
     /// `[t_ms, value]` points, oldest first.
     pub trend: Vec<(u64, f64)>,
 }
@@ -212,8 +269,10 @@ pub struct Inputs<'a> {
     /// (secrets, high+critical) over the latest reports, and their trend.
     pub scans: Option<(u64, u64)>,
     pub scan_trend: Vec<(u64, u64, u64)>,
-    /// WAF audit: (blocked, flagged).
-    pub waf_audit: Option<(u64, u64)>,
+    /// The WAF's attack counters (`None`: the WAF is not running).
+    pub waf: Option<WafCounts>,
+    /// Requests the audit log shows as flagged by a rule and let through, for the detail.
+    pub waf_flagged: Option<u64>,
     pub uptime: Option<(u64, u64)>,
     pub p95_ms: Option<f64>,
 }
@@ -234,6 +293,7 @@ fn not_measured(
         unit: "",
         ok: None,
         how: Some(how),
+        detail: None,
         trend: Vec::new(),
     }
 }
@@ -255,6 +315,7 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
                 unit: "",
                 ok: Some(secrets == 0),
                 how: None,
+                detail: None,
                 trend: i
                     .scan_trend
                     .iter()
@@ -270,6 +331,7 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
                 unit: "",
                 ok: Some(hc == 0),
                 how: None,
+                detail: None,
                 trend: i
                     .scan_trend
                     .iter()
@@ -278,7 +340,7 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
             });
         }
         None => {
-            let how = "upload a scan: opshelf scan fs . --format json | curl --data-binary @- '<console>/console/api/scans?repo=..&branch=..'";
+            let how = "upload a scan: OPSHELF_UPLOAD_TOKEN=<[console] scan_upload_token> opshelf scan fs . --format json --upload <console URL> (repository and branch from git), or POST the report to /console/api/scans?repo=..&branch=..";
             out.push(not_measured(
                 "secrets_in_code",
                 "Secrets in code",
@@ -295,10 +357,21 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
             ));
         }
     }
-    let waf_src = "WAF audit log: blocked / (blocked + flagged only)";
-    match i.waf_audit {
-        Some((b, f)) if b + f > 0 => {
-            let pct = 100.0 * b as f64 / (b + f) as f64;
+    let waf_src = "WAF counters since it started: attacks a rule blocked ÷ (those + attacks a rule \
+                   would have blocked, let through on DetectionOnly routes); matches under the \
+                   anomaly threshold are not attacks";
+    match i.waf {
+        Some(c) if c.blocked + c.detected_only > 0 => {
+            let pct = 100.0 * c.blocked as f64 / (c.blocked + c.detected_only) as f64;
+            let mut detail = format!(
+                "{} blocked, {} detected but let through (DetectionOnly)",
+                c.blocked, c.detected_only
+            );
+            if let Some(f) = i.waf_flagged {
+                detail.push_str(&format!(
+                    "; the audit log's tail holds {f} requests with rule matches that went through"
+                ));
+            }
             out.push(Metric {
                 id: "attacks_blocked",
                 name: "Attacks blocked",
@@ -308,11 +381,18 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
                 unit: "%",
                 ok: Some(pct >= 90.0),
                 how: None,
+                detail: Some(detail),
                 trend: i
                     .samples
-                    .windows(2)
-                    .filter(|w| w[1].waf_requests > 0)
-                    .map(|w| (w[1].t_ms, w[1].waf_blocked as f64))
+                    .iter()
+                    .filter(|s| s.waf_attacks_blocked + s.waf_detected_only > 0)
+                    .map(|s| {
+                        (
+                            s.t_ms,
+                            100.0 * s.waf_attacks_blocked as f64
+                                / (s.waf_attacks_blocked + s.waf_detected_only) as f64,
+                        )
+                    })
                     .collect(),
             });
         }
@@ -321,14 +401,14 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
             "Attacks blocked",
             "≥ 90%",
             waf_src,
-            "no attack seen yet: the figure appears with the first flagged request",
+            "no attack seen since the WAF started: the figure appears with the first request a rule blocks or would block",
         )),
         None => out.push(not_measured(
             "attacks_blocked",
             "Attacks blocked",
             "≥ 90%",
             waf_src,
-            "start the WAF with [waf] audit_log and point [console] waf_audit_log at it",
+            "start the WAF: [waf] enabled = true with an upstream and the CRS rules_dir",
         )),
     }
     let lat_src = "opshelf_http_request_duration_seconds, every capability listener, since start";
@@ -342,6 +422,7 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
             unit: "ms",
             ok: Some(p < 500.0),
             how: None,
+            detail: None,
             trend: i
                 .samples
                 .iter()
@@ -369,6 +450,7 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
                 unit: "%",
                 ok: Some(pct >= 99.9),
                 how: None,
+                detail: None,
                 trend: i
                     .samples
                     .iter()
@@ -402,6 +484,7 @@ pub fn metrics(i: &Inputs<'_>) -> Vec<Metric> {
             unit: "",
             ok: Some(n >= 5),
             how: None,
+            detail: None,
             trend: i
                 .samples
                 .iter()
@@ -482,14 +565,62 @@ opshelf_http_request_duration_seconds_bucket{listener=\"admin\",le=\"+Inf\"} 100
         );
         let m = metrics(&Inputs {
             scans: Some((0, 3)),
-            waf_audit: Some((9, 1)),
+            waf: Some(WafCounts {
+                blocked: 9,
+                detected_only: 1,
+                oversized: 0,
+            }),
             uptime: Some((999, 1000)),
             ..Inputs::default()
         });
         let hc = m.iter().find(|m| m.id == "high_critical_cves").unwrap();
         assert_eq!((hc.value, hc.ok), (Some(3.0), Some(false)));
         let waf = m.iter().find(|m| m.id == "attacks_blocked").unwrap();
-        assert_eq!(waf.ok, Some(true));
+        assert_eq!((waf.value, waf.ok), (Some(90.0), Some(true)));
         assert_eq!(m.iter().find(|m| m.id == "uptime").unwrap().ok, Some(true));
+    }
+
+    #[test]
+    fn attacks_blocked_counts_blocks_against_detection_only_not_mere_matches() {
+        let text = "\
+# TYPE opshelf_waf_requests counter\n\
+opshelf_waf_requests_total 1000\n\
+opshelf_waf_blocked_by_rule_total{rule_id=\"949110\"} 6\n\
+opshelf_waf_blocked_by_rule_total{rule_id=\"920100\"} 2\n\
+opshelf_waf_blocked_by_rule_total{rule_id=\"0\"} 5\n\
+opshelf_waf_detected_only_total 8\n\
+opshelf_waf_rate_limited_total 3\n";
+        let c = waf_counts(text).unwrap();
+        assert_eq!(
+            c,
+            WafCounts {
+                blocked: 8,
+                detected_only: 8,
+                oversized: 5
+            }
+        );
+        assert_eq!(waf_counts("opshelf_flags_x_total 1\n"), None);
+        let m = metrics(&Inputs {
+            waf: Some(c),
+            waf_flagged: Some(40),
+            ..Inputs::default()
+        });
+        let w = m.iter().find(|m| m.id == "attacks_blocked").unwrap();
+        // 8 blocked of 16 attacks: 50 %, whatever the 40 flagged-but-harmless requests.
+        assert_eq!((w.value, w.ok), (Some(50.0), Some(false)));
+        assert!(
+            w.detail
+                .as_deref()
+                .unwrap()
+                .contains("8 detected but let through")
+        );
+        // Only matches under the threshold: nothing to measure yet.
+        let m = metrics(&Inputs {
+            waf: Some(WafCounts::default()),
+            waf_flagged: Some(40),
+            ..Inputs::default()
+        });
+        let w = m.iter().find(|m| m.id == "attacks_blocked").unwrap();
+        assert_eq!(w.value, None);
     }
 }

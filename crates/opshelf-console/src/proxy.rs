@@ -6,10 +6,13 @@
 //! - `flags` → the Unleash admin API (`/api/admin/...`) with `[console] flags_admin_token`
 //!   added (the token never reaches the browser);
 //! - `secrets` → Vault's `sys/*` (`/v1/sys/...`) with the `X-Vault-Token` the operator typed
-//!   into the Secrets page, if any (seal status and unseal need none, as in Vault's UI).
+//!   into the Secrets page, if any (seal status and unseal need none, as in Vault's UI);
+//! - `traces` → the Jaeger query API (`/api/services`, `/api/traces`, ...) on the traces
+//!   capability's query listener;
+//! - `logs` → the Loki HTTP API (`/loki/api/v1/query_range`, `labels`, ...), default tenant.
 //!
-//! A later capability adds one [`UPSTREAMS`] row (Jaeger's `/api/...`, Loki's
-//! `/loki/api/v1/...`). Every forwarded change is recorded in the audit stream.
+//! A later capability adds one [`UPSTREAMS`] row. Every forwarded change is recorded in the
+//! audit stream.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -59,6 +62,18 @@ pub const UPSTREAMS: &[Upstream] = &[
         listener: "secrets",
         base: "/v1/sys/",
         auth: UpstreamAuth::VaultToken,
+    },
+    Upstream {
+        name: "traces",
+        listener: "traces-query",
+        base: "/api/",
+        auth: UpstreamAuth::None,
+    },
+    Upstream {
+        name: "logs",
+        listener: "logs",
+        base: "/loki/api/v1/",
+        auth: UpstreamAuth::None,
     },
 ];
 
@@ -214,6 +229,10 @@ mod tests {
         assert!(!safe_rest("%2e%2e/client"));
         assert!(upstream("flags").is_some());
         assert!(upstream("admin").is_none());
+        assert_eq!(upstream("traces").unwrap().listener, "traces-query");
+        assert_eq!(upstream("logs").unwrap().base, "/loki/api/v1/");
+        assert!(safe_rest("traces/4bf92f3577b34da6a3ce929d0e0e4736"));
+        assert!(safe_rest("label/service_name/values"));
     }
 
     #[test]

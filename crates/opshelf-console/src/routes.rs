@@ -1,7 +1,8 @@
 //! Every route of the console (one table, in [`router`]) and the handlers.
 //!
 //! `/` and `/console/` the page; `/console/assets/*` the front end; `/console/api/*` JSON:
-//! `login`, `logout`, `session`, `users`, `audit`, `overview`, `waf`, `scans`, and
+//! `login`, `logout`, `session`, `users`, `audit`, `overview`, `waf`, `status/<capability>`,
+//! `scans`, and
 //! `proxy/<upstream>/*` (see [`crate::proxy`]). Every `/console/api` route but `login` and
 //! the bearer-token scan upload needs a session; every change needs the admin role, the
 //! CSRF token and a same-origin request ([`Authed`]).
@@ -84,6 +85,7 @@ pub fn router(app: App, home: &'static str) -> Router {
         .route("/console/api/audit", get(list_audit))
         .route("/console/api/overview", get(overview_json))
         .route("/console/api/waf", get(waf_json))
+        .route("/console/api/status/{capability}", get(capability_status))
         .route("/console/api/scans", get(list_scans).post(upload_scan))
         .route("/console/api/scans/latest", get(latest_scan))
         .route(
@@ -446,8 +448,8 @@ async fn overview_json(State(app): State<App>, Authed(_): Authed) -> Result<Json
         }
     }
     scan_trend.sort_unstable();
-    let waf_audit = match app.waf_summary().await {
-        Some(s) if s.error.is_none() => Some((s.blocked, s.flagged)),
+    let waf_flagged = match app.waf_summary().await {
+        Some(s) if s.error.is_none() => Some(s.flagged),
         _ => None,
     };
     let mut ok = 0;
@@ -458,13 +460,15 @@ async fn overview_json(State(app): State<App>, Authed(_): Authed) -> Result<Json
             total += d.total;
         }
     }
-    let p95 = overview::p95_ms(&app.0.metrics.encode());
+    let text = app.0.metrics.encode();
+    let p95 = overview::p95_ms(&text);
     let metrics = overview::metrics(&overview::Inputs {
         caps: &caps,
         samples: &samples,
         scans: scans_in,
         scan_trend,
-        waf_audit,
+        waf: overview::waf_counts(&text),
+        waf_flagged,
         uptime: Some((ok, total)),
         p95_ms: p95,
     });
@@ -521,6 +525,22 @@ async fn waf_json(State(app): State<App>, Authed(_): Authed) -> Result<Json<Valu
         "series": series,
         "rate_limited_total": rate_limited,
     })))
+}
+
+/// One capability's platform status (state, summary, facts), as `/status` has it.
+async fn capability_status(
+    State(app): State<App>,
+    Authed(_): Authed,
+    Path(p): Params,
+) -> Result<Json<Value>, Error> {
+    let name = param(&p, "capability");
+    app.0
+        .board
+        .capabilities()
+        .into_iter()
+        .find(|c| c.name == name)
+        .map(|c| Json(json!(c)))
+        .ok_or_else(|| Error::NotFound(format!("no capability {name} in this build")))
 }
 
 #[derive(Deserialize)]

@@ -36,6 +36,10 @@ pub struct Entry {
     pub method: String,
     pub uri: String,
     pub status: u64,
+    /// The engine mode that handled it (`On`, `DetectionOnly`), from the record's producer.
+    pub engine: String,
+    /// Refused by the WAF: a 403 under an engine that blocks (on a DetectionOnly route a 403
+    /// is the upstream's own answer).
     pub blocked: bool,
     /// The inbound anomaly score, when the CRS's blocking rule says it.
     pub anomaly_score: Option<u64>,
@@ -73,6 +77,7 @@ pub fn parse_line(line: &str) -> Option<Entry> {
         .pointer("/response/http_code")
         .and_then(Value::as_u64)
         .unwrap_or(0);
+    let engine = s(t, "/producer/secrules_engine");
     let mut rules = Vec::new();
     let mut score = None;
     for m in t
@@ -101,7 +106,8 @@ pub fn parse_line(line: &str) -> Option<Entry> {
         method: s(t, "/request/method"),
         uri: s(t, "/request/uri"),
         status,
-        blocked: status == 403,
+        blocked: status == 403 && !engine.eq_ignore_ascii_case("DetectionOnly"),
+        engine,
         anomaly_score: score,
         rules,
     })
@@ -198,15 +204,19 @@ mod tests {
     fn audit_records_give_blocked_requests_rules_and_clients() {
         let blocked = r#"{"transaction":{"client_ip":"10.0.0.9","time_stamp":"2026-01-01T00:00:00Z","unique_id":"u1","request":{"method":"GET","uri":"/?q=<script>"},"response":{"http_code":403},"messages":[{"message":"XSS Attack Detected via libinjection","details":{"match":"Matched \"x\" within ARGS:q","ruleId":"941100","data":"Matched Data: XSS data found within ARGS:q: <script>","severity":"2"}},{"message":"Inbound Anomaly Score Exceeded (Total Score: 5)","details":{"ruleId":"949110","data":"","severity":"0","match":""}}]}}"#;
         let flagged = r#"{"transaction":{"client_ip":"10.0.0.8","request":{"method":"POST","uri":"/login"},"response":{"http_code":200},"messages":[{"message":"m","details":{"ruleId":"920350"}}]}}"#;
-        let text = format!("{blocked}\nnot json\n{flagged}\n{blocked}\n");
+        let detected = blocked.replace(
+            r#""messages""#,
+            r#""producer":{"secrules_engine":"DetectionOnly"},"messages""#,
+        );
+        let text = format!("{blocked}\nnot json\n{flagged}\n{blocked}\n{detected}\n");
         let s = summarise_text(&text);
-        assert_eq!((s.entries, s.blocked, s.flagged), (3, 2, 1));
+        assert_eq!((s.entries, s.blocked, s.flagged), (4, 2, 2));
         assert_eq!(s.recent_blocked.len(), 2);
         let e = &s.recent_blocked[0];
         assert_eq!(e.anomaly_score, Some(5));
         assert_eq!(e.rules[0].id, "941100");
         assert!(e.rules[0].matched.contains("ARGS:q"));
-        assert_eq!(s.top_clients[0], ("10.0.0.9".to_owned(), 2));
+        assert_eq!(s.top_clients[0], ("10.0.0.9".to_owned(), 3));
         assert_eq!(s.top_rules[0].0, "941100");
         let missing = summarise(Path::new("/nonexistent/waf.log"));
         assert!(missing.error.is_some());

@@ -10,7 +10,8 @@
 //! either). No rotation by size, like Vault: logrotate renames the file and
 //! [`reopen_all`] (on `SIGHUP`) starts a new one.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use hmac::{Hmac, Mac};
 use opshelf_core::jsonl::{self, JsonlError, JsonlWriter};
@@ -51,6 +52,64 @@ impl DeviceConfig {
 pub struct Device {
     pub config: DeviceConfig,
     log: JsonlWriter,
+    health: Health,
+}
+
+/// How a device's writes have gone since it was opened (Vault has no API for it, only the
+/// `vault.audit.log_request_failure` telemetry; this is what the platform status shows).
+#[derive(Default)]
+struct Health {
+    written: AtomicU64,
+    failed: AtomicU64,
+    /// The latest write failed.
+    failing: AtomicBool,
+    /// The last failure: when (RFC 3339) and why.
+    last_error: Mutex<Option<(String, String)>>,
+}
+
+impl Device {
+    fn wrote(&self, result: std::result::Result<(), String>) {
+        match result {
+            Ok(()) => {
+                self.health.written.fetch_add(1, Ordering::Relaxed);
+                self.health.failing.store(false, Ordering::Relaxed);
+            }
+            Err(e) => {
+                self.health.failed.fetch_add(1, Ordering::Relaxed);
+                self.health.failing.store(true, Ordering::Relaxed);
+                let when = crate::util::rfc3339_nanos(crate::util::now_nanos());
+                *self
+                    .health
+                    .last_error
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some((when, e));
+            }
+        }
+    }
+
+    /// The device's health for `/status`: healthy when its last write succeeded (or it has
+    /// not written yet). No salt, no file contents.
+    #[must_use]
+    pub fn health_json(&self) -> Value {
+        let last = self
+            .health
+            .last_error
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let failed = self.health.failed.load(Ordering::Relaxed);
+        let written = self.health.written.load(Ordering::Relaxed);
+        json!({
+            "path": self.config.path,
+            "type": self.config.kind,
+            "file_path": self.config.file_path,
+            "entries_written": written,
+            "write_failures": failed,
+            "healthy": !self.health.failing.load(Ordering::Relaxed),
+            "last_error": last.as_ref().map(|(_, e)| e.clone()),
+            "last_error_time": last.map(|(t, _)| t),
+        })
+    }
 }
 
 fn io_error(e: JsonlError) -> Error {
@@ -71,7 +130,11 @@ impl Device {
     pub fn open(config: DeviceConfig) -> Result<Self> {
         let log =
             JsonlWriter::open(&config.file_path, jsonl::Options::default()).map_err(io_error)?;
-        Ok(Self { config, log })
+        Ok(Self {
+            config,
+            log,
+            health: Health::default(),
+        })
     }
 
     /// Close and reopen the file at its path (log rotation).
@@ -224,15 +287,20 @@ async fn write_all(devices: &[Arc<Device>], make: impl Fn(&Device) -> Value) -> 
             Ok(written) => pending.push((d, written)),
             Err(e) => {
                 tracing::error!(device = %d.config.path, error = %e, "audit device failed to write");
+                d.wrote(Err(e.to_string()));
             }
         }
     }
     let mut ok = 0;
     for (d, written) in pending {
         match written.await {
-            Ok(()) => ok += 1,
+            Ok(()) => {
+                ok += 1;
+                d.wrote(Ok(()));
+            }
             Err(e) => {
                 tracing::error!(device = %d.config.path, error = %e, "audit device failed to write");
+                d.wrote(Err(e.to_string()));
             }
         }
     }
@@ -319,8 +387,24 @@ mod tests {
                 .unwrap(),
             );
             assert!(log_request(&[Arc::clone(&full)], &ev).await.is_err());
-            log_request(&[full, Arc::clone(&dev)], &ev).await.unwrap();
+            log_request(&[Arc::clone(&full), Arc::clone(&dev)], &ev)
+                .await
+                .unwrap();
+            let h = full.health_json();
+            assert_eq!(
+                (h["healthy"].clone(), h["write_failures"].clone()),
+                (json!(false), json!(2))
+            );
+            assert!(
+                h["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{h}"
+            );
+            assert!(h["last_error_time"].is_string());
         }
+        let h = dev.health_json();
+        assert_eq!(h["healthy"], true);
+        assert_eq!(h["write_failures"], 0);
+        assert!(h["entries_written"].as_u64().unwrap() >= 3, "{h}");
         let _ = std::fs::remove_dir_all(dir);
     }
 }

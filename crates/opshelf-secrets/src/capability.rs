@@ -83,7 +83,8 @@ fn status(vault: &Vault, addr: &str) -> Report {
     };
     let mounts = read(&u.mounts).len();
     let auth = read(&u.auth_mounts).len();
-    let audit = read(&u.audit).len();
+    let audit: Vec<serde_json::Value> = read(&u.audit).iter().map(|d| d.health_json()).collect();
+    let audit_failing = audit.iter().filter(|d| d["healthy"] == false).count();
     Report::up(format!(
         "unsealed; {mounts} secrets engines, {auth} auth methods"
     ))
@@ -92,5 +93,7 @@ fn status(vault: &Vault, addr: &str) -> Report {
     .fact("dev", vault.config.dev)
     .fact("mounts", mounts)
     .fact("auth_methods", auth)
-    .fact("audit_devices", audit)
+    .fact("audit_devices", audit.len())
+    .fact("audit_devices_failing", audit_failing)
+    .fact("audit", audit)
 }

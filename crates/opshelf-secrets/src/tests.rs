@@ -1215,3 +1215,72 @@ async fn audit_device_wrapping_and_token_roles() {
         204
     );
 }
+
+#[tokio::test]
+async fn the_token_counter_counts_the_store_in_vaults_shape() {
+    let t = T::dev().await;
+    let tok = Some("root");
+    let total = |v: &Value| v["data"]["counters"]["service_tokens"]["total"].clone();
+    let (s, v) = t
+        .call("GET", "/v1/sys/internal/counters/tokens", tok, None)
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(total(&v), json!(1), "{v}");
+    for k in [
+        "request_id",
+        "lease_id",
+        "renewable",
+        "lease_duration",
+        "data",
+        "wrap_info",
+        "warnings",
+        "auth",
+    ] {
+        assert!(v.get(k).is_some(), "no {k} in {v}");
+    }
+    let (_, c) = t
+        .call(
+            "POST",
+            "/v1/auth/token/create",
+            tok,
+            Some(json!({"ttl": "1h"})),
+        )
+        .await;
+    let child = c["auth"]["client_token"].as_str().unwrap().to_owned();
+    t.call(
+        "POST",
+        "/v1/auth/token/create",
+        tok,
+        Some(json!({"ttl": "1h"})),
+    )
+    .await;
+    let (_, v) = t
+        .call("GET", "/v1/sys/internal/counters/tokens", tok, None)
+        .await;
+    assert_eq!(total(&v), json!(3));
+    t.call("POST", "/v1/auth/token/revoke-self", Some(&child), None)
+        .await;
+    let (_, v) = t
+        .call("GET", "/v1/sys/internal/counters/tokens", tok, None)
+        .await;
+    assert_eq!(total(&v), json!(2));
+    // A token without a policy for it is refused, as in Vault.
+    let (_, c) = t
+        .call(
+            "POST",
+            "/v1/auth/token/create",
+            tok,
+            Some(json!({"policies": ["default"], "no_default_policy": false})),
+        )
+        .await;
+    let plain = c["auth"]["client_token"].as_str().unwrap().to_owned();
+    let (s, _) = t
+        .call(
+            "GET",
+            "/v1/sys/internal/counters/tokens",
+            Some(&plain),
+            None,
+        )
+        .await;
+    assert_eq!(s, 403);
+}

@@ -417,6 +417,11 @@ pub async fn sweep(u: &Unsealed) -> Result<usize> {
     Ok(n)
 }
 
+/// How many tokens the store holds (what Vault's `sys/internal/counters/tokens` reports).
+pub async fn count(u: &Unsealed) -> Result<usize> {
+    Ok(u.list("sys/token/id/").await?.len())
+}
+
 /// Accessors of every live token.
 pub async fn accessors(u: &Unsealed) -> Result<Vec<String>> {
     let mut out = Vec::new();

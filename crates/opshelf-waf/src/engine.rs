@@ -190,6 +190,10 @@ pub struct Transaction<'a> {
     /// Rules that matched with `log`, in order.
     pub matches: Vec<MatchRecord>,
     pub interruption: Option<Interruption>,
+    /// Under `DetectionOnly`: the first rule that would have interrupted the transaction
+    /// had the engine been `On` (what it would have done), so "detected, not blocked" is
+    /// counted apart from both blocked requests and matches under the threshold.
+    pub detected: Option<Interruption>,
     /// Transformed values of request data that does not change during a phase, by
     /// (address, length, transformation chain).
     cache: std::cell::RefCell<TransformCache>,
@@ -231,6 +235,7 @@ impl<'a> Transaction<'a> {
             audit_engine: rs.settings.audit_engine.clone(),
             matches: Vec::new(),
             interruption: None,
+            detected: None,
             cache: std::cell::RefCell::new(FastMap::default()),
         };
         t.load_request(req);
@@ -660,6 +665,19 @@ impl<'a> Transaction<'a> {
             action = self.rs.block_action(head.actions.phase);
         }
         if self.engine != EngineMode::On {
+            if self.engine == EngineMode::DetectionOnly
+                && self.detected.is_none()
+                && matches!(
+                    action,
+                    Disruptive::Deny | Disruptive::Drop | Disruptive::Redirect
+                )
+            {
+                self.detected = Some(Interruption {
+                    status: head.actions.status.unwrap_or(403),
+                    rule_id: head.id(),
+                    action,
+                });
+            }
             return false;
         }
         match action {
@@ -1188,6 +1206,42 @@ SecRule TX:score "@ge 5" "id:20,phase:2,deny,status:403,log"
         tx.process_request_headers();
         tx.process_request_body(b"");
         assert!(tx.interruption.is_none());
+        assert!(tx.detected.is_none());
+    }
+
+    #[test]
+    fn detection_only_records_what_would_have_blocked_without_blocking() {
+        let text = r#"SecRuleEngine DetectionOnly
+SecRequestBodyAccess On
+SecDefaultAction "phase:2,log,auditlog,pass"
+SecRule ARGS "@rx (?i)union\s+select" "id:10,phase:2,block,log,setvar:tx.score=+5"
+SecRule ARGS "@contains x" "id:11,phase:2,pass,log"
+SecRule TX:score "@ge 5" "id:20,phase:2,deny,status:406,log"
+"#;
+        let rs = rules(text);
+        let mut req = get("/?q=1%20UNION%20SELECT%20x", &[]);
+        let mut tx = Transaction::new(&rs, &req);
+        tx.process_request_headers();
+        tx.process_request_body(b"");
+        assert!(tx.interruption.is_none(), "DetectionOnly never interrupts");
+        assert_eq!(
+            tx.detected.as_ref().map(|i| (i.status, i.rule_id)),
+            Some((406, 20))
+        );
+        // A match under the threshold is flagged (relevant) but not detected as an attack.
+        req.uri = "/?q=x".into();
+        let mut tx = Transaction::new(&rs, &req);
+        tx.process_request_headers();
+        tx.process_request_body(b"");
+        assert!(tx.is_relevant() && tx.detected.is_none());
+        // With the engine On the same request is blocked, and `detected` stays empty.
+        let rs = rules(&text.replace("DetectionOnly", "On"));
+        req.uri = "/?q=1%20UNION%20SELECT%20x".into();
+        let mut tx = Transaction::new(&rs, &req);
+        tx.process_request_headers();
+        tx.process_request_body(b"");
+        assert_eq!(tx.interruption.as_ref().map(|i| i.rule_id), Some(20));
+        assert!(tx.detected.is_none());
     }
 
     #[test]

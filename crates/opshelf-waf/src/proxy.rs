@@ -79,14 +79,51 @@ pub struct RateLimiter {
     per_minute: u32,
     /// Per IP: start of the current minute, the previous minute's count, the current count.
     windows: Mutex<HashMap<IpAddr, (Instant, u32, u32)>>,
+    /// Per IP refused: how many times, and the last time (for the status: who is limited).
+    refused: Mutex<HashMap<IpAddr, (u64, Instant)>>,
 }
+
+/// How long a refused address stays in [`RateLimiter::recently_refused`].
+pub const REFUSED_SHOWN_FOR: Duration = Duration::from_secs(600);
 
 impl RateLimiter {
     pub fn new(per_minute: u32) -> Self {
         Self {
             per_minute,
             windows: Mutex::new(HashMap::new()),
+            refused: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The limit (0: none).
+    #[must_use]
+    pub fn per_minute(&self) -> u32 {
+        self.per_minute
+    }
+
+    fn note_refused(&self, ip: IpAddr, now: Instant) {
+        let mut m = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        if m.len() >= 10_000 {
+            m.retain(|_, (_, last)| now.duration_since(*last) < REFUSED_SHOWN_FOR);
+        }
+        let e = m.entry(ip).or_insert((0, now));
+        e.0 += 1;
+        e.1 = now;
+    }
+
+    /// Addresses refused within [`REFUSED_SHOWN_FOR`]: (address, refusals, since the last
+    /// one), most refused first, at most `max`.
+    #[must_use]
+    pub fn recently_refused(&self, now: Instant, max: usize) -> Vec<(IpAddr, u64, Duration)> {
+        let m = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<(IpAddr, u64, Duration)> = m
+            .iter()
+            .map(|(ip, (n, last))| (*ip, *n, now.saturating_duration_since(*last)))
+            .filter(|(_, _, ago)| *ago < REFUSED_SHOWN_FOR)
+            .collect();
+        out.sort_by(|a, b| b.1.cmp(&a.1).then(a.2.cmp(&b.2)));
+        out.truncate(max);
+        out
     }
 
     /// `None` when allowed (and counted), else the seconds to wait.
@@ -122,6 +159,8 @@ impl RateLimiter {
                 let later = w * (1.0 - f64::from(self.per_minute - 1) / f64::from((*curr).max(1)));
                 (window - elapsed).as_secs_f64() + later.max(0.0)
             };
+            drop(map);
+            self.note_refused(ip, now);
             return Some((wait.ceil() as u64).max(1));
         }
         *curr += 1;
@@ -137,6 +176,9 @@ struct WafMetrics {
     blocked: Counter,
     blocked_by_rule: Family<Vec<(String, String)>, Counter>,
     blocked_by_tag: Family<Vec<(String, String)>, Counter>,
+    /// Requests a rule would have blocked, let through because their route runs
+    /// DetectionOnly.
+    detected_only: Counter,
     rate_limited: Counter,
     upstream_errors: Counter,
     cpu: Option<Histogram>,
@@ -205,6 +247,36 @@ pub struct Proxy {
     counter: AtomicU64,
     /// The last reload's error (`None` after a good one).
     last_reload_error: Mutex<Option<String>>,
+    /// When the rules in use were loaded, and when a reload was last tried (RFC 3339).
+    rules_loaded_at: Mutex<String>,
+    last_reload_at: Mutex<Option<String>>,
+}
+
+fn now_rfc3339() -> String {
+    time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// A route as the status shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct RouteStatus {
+    pub host: Option<String>,
+    pub path_prefix: String,
+    pub upstream: String,
+    /// `On` (blocking), `DetectionOnly` or `Off`.
+    pub mode: String,
+    pub rate_limit_per_minute: u32,
+}
+
+/// An address the rate limit refused lately.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct LimitedAddress {
+    pub address: String,
+    /// The route's path prefix (and host, if it has one).
+    pub route: String,
+    pub refused: u64,
+    pub last_refused_seconds_ago: u64,
 }
 
 /// What the proxy reports to `/status`.
@@ -215,7 +287,15 @@ pub struct ProxyStatus {
     pub upstream: String,
     pub requests: u64,
     pub blocked: u64,
+    /// Requests a rule would have blocked on a DetectionOnly route (let through).
+    pub detected_only: u64,
     pub last_reload_error: Option<String>,
+    pub rules_loaded_at: String,
+    pub last_reload_at: Option<String>,
+    /// The configured routes, then the default one, in matching order.
+    pub routes: Vec<RouteStatus>,
+    /// Addresses the rate limit refused in the last ten minutes, most refused first.
+    pub rate_limited: Vec<LimitedAddress>,
 }
 
 impl Proxy {
@@ -269,6 +349,11 @@ impl Proxy {
             wm.blocked_by_tag.clone(),
         );
         metrics.register(
+            "detected_only",
+            "Requests a rule would have blocked, let through because their route runs DetectionOnly",
+            wm.detected_only.clone(),
+        );
+        metrics.register(
             "rate_limited",
             "Requests refused by the per-IP rate limit",
             wm.rate_limited.clone(),
@@ -317,6 +402,8 @@ impl Proxy {
             metrics: wm,
             counter: AtomicU64::new(0),
             last_reload_error: Mutex::new(None),
+            rules_loaded_at: Mutex::new(now_rfc3339()),
+            last_reload_at: Mutex::new(None),
         }))
     }
 
@@ -326,6 +413,10 @@ impl Proxy {
             Ok(rs) => {
                 let n = rs.rule_count;
                 *self.rules.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(rs);
+                *self
+                    .rules_loaded_at
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = now_rfc3339();
                 tracing::info!(rules = n, "waf rules reloaded");
                 None
             }
@@ -338,17 +429,62 @@ impl Proxy {
             .last_reload_error
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = outcome;
+        *self
+            .last_reload_at
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(now_rfc3339());
     }
 
     /// Rules loaded, mode, upstream, counts, the last reload's error.
     #[must_use]
     pub fn status(&self) -> ProxyStatus {
+        let now = Instant::now();
+        let mut rate_limited = Vec::new();
+        for r in &self.routes {
+            let route = match &r.host {
+                Some(h) => format!("{h}{}", r.prefix),
+                None => r.prefix.clone(),
+            };
+            for (ip, n, ago) in r.limiter.recently_refused(now, 20) {
+                rate_limited.push(LimitedAddress {
+                    address: ip.to_string(),
+                    route: route.clone(),
+                    refused: n,
+                    last_refused_seconds_ago: ago.as_secs(),
+                });
+            }
+        }
+        rate_limited.sort_by_key(|l| std::cmp::Reverse(l.refused));
+        rate_limited.truncate(20);
         ProxyStatus {
+            rules_loaded_at: self
+                .rules_loaded_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            last_reload_at: self
+                .last_reload_at
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone(),
+            routes: self
+                .routes
+                .iter()
+                .map(|r| RouteStatus {
+                    host: r.host.clone(),
+                    path_prefix: r.prefix.clone(),
+                    upstream: r.upstream.to_string(),
+                    mode: format!("{:?}", r.mode),
+                    rate_limit_per_minute: r.limiter.per_minute(),
+                })
+                .collect(),
+            rate_limited,
             rules: self.current_rules().rule_count,
             mode: self.config.mode.clone(),
             upstream: self.upstream.to_string(),
             requests: self.metrics.requests.get(),
             blocked: self.metrics.blocked.get(),
+            detected_only: self.metrics.detected_only.get(),
             last_reload_error: self
                 .last_reload_error
                 .lock()
@@ -742,6 +878,8 @@ impl Proxy {
                     .get_or_create(&vec![("tag".to_owned(), t.to_owned())])
                     .inc();
             }
+        } else if tx.detected.is_some() {
+            self.metrics.detected_only.inc();
         }
         if let (Some(i), Some(events)) = (&tx.interruption, self.events.get()) {
             events.send(blocked_event(&tx, i, req));
@@ -884,6 +1022,14 @@ mod tests {
         assert_eq!(burst(s(90)), 49);
         // Two quiet minutes later, a whole minute's worth again.
         assert_eq!(rl.check(a, t + s(220)), None);
+        // Who was refused, and how often: a, most recently at 90 s.
+        let r = rl.recently_refused(t + s(100), 10);
+        assert_eq!(r.len(), 1);
+        assert_eq!((r[0].0, r[0].1, r[0].2), (a, 3, s(10)));
+        assert!(
+            rl.recently_refused(t + s(90) + REFUSED_SHOWN_FOR, 10)
+                .is_empty()
+        );
     }
 
     #[test]

@@ -223,7 +223,8 @@ pub fn example(registry: &Registry) -> String {
 }
 
 /// Environment variables with the `OPSHELF_` prefix that are not settings.
-const NOT_SETTINGS: &[&str] = &["OPSHELF_BIN", "OPSHELF_LOG"];
+/// `OPSHELF_UPLOAD_TOKEN` is `opshelf scan --upload`'s token (a flag's value, not a setting).
+const NOT_SETTINGS: &[&str] = &["OPSHELF_BIN", "OPSHELF_LOG", "OPSHELF_UPLOAD_TOKEN"];
 
 /// Where a value came from, for error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -223,6 +223,13 @@ pub(super) async fn sys(c: &Ctx<'_>, rest: &str) -> Result<Reply> {
             }
             return Ok(Reply::DataAndTop(Value::Object(out)));
         }
+        // Vault's count of the token store (`countActiveTokens`: every stored id).
+        "internal/counters/tokens" if op == Op::Read => {
+            let total = tokens::count(c.u).await?;
+            return Ok(Reply::Data(
+                json!({ "counters": { "service_tokens": { "total": total } } }),
+            ));
+        }
         "wrapping/unwrap" | "wrapping/lookup" if is_write => {
             return wrapping(c, rest.trim_start_matches("wrapping/")).await;
         }

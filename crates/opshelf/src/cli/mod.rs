@@ -7,6 +7,8 @@ pub mod flags;
 pub mod logs;
 #[cfg(feature = "scan")]
 pub mod scan;
+#[cfg(feature = "scan")]
+pub mod upload;
 #[cfg(feature = "waf")]
 pub mod waf;
 

@@ -101,6 +101,8 @@ pub struct Common {
     /// Worker threads (0 = one per core).
     #[arg(long, default_value_t = 0)]
     pub parallel: usize,
+    #[command(flatten)]
+    pub upload: super::upload::UploadArgs,
 }
 
 /// `opshelf scan db ...`.
@@ -241,11 +243,12 @@ fn options(
     Ok((opts, db, format))
 }
 
+/// Writes the report; the exit code and the rendered text (for `--upload`).
 fn finish(
     report: &opshelf_scan::report::Report,
     common: &Common,
     format: Format,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<(ExitCode, String)> {
     for r in &report.results {
         if let Some(e) = &r.error {
             eprintln!("opshelf: {e}");
@@ -254,9 +257,9 @@ fn finish(
     let text = opshelf_scan::report::render(report, format, env!("CARGO_PKG_VERSION"));
     write_output(&text, common.output.as_ref())?;
     if common.exit_code != 0 && report.count() > 0 {
-        return Ok(ExitCode::from(common.exit_code));
+        return Ok((ExitCode::from(common.exit_code), text));
     }
-    Ok(ExitCode::SUCCESS)
+    Ok((ExitCode::SUCCESS, text))
 }
 
 fn run_scan(
@@ -264,13 +267,13 @@ fn run_scan(
     scanners: Scanners,
     flags: (bool, bool, bool),
     ctx: &super::CliContext,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<(ExitCode, String)> {
     let (opts, db, format) = options(common, scanners, flags, ctx)?;
     let outcome = opshelf_scan::scan::run(&opts, &db)?;
     finish(&outcome.report, common, format)
 }
 
-fn run_image(a: &ImageArgs, ctx: &super::CliContext) -> anyhow::Result<ExitCode> {
+fn run_image(a: &ImageArgs, ctx: &super::CliContext) -> anyhow::Result<(ExitCode, String)> {
     let scanners = Scanners::parse(&a.scanners.join(",")).map_err(anyhow::Error::msg)?;
     anyhow::ensure!(
         !scanners.misconfig,
@@ -305,26 +308,43 @@ fn run_image(a: &ImageArgs, ctx: &super::CliContext) -> anyhow::Result<ExitCode>
     finish(&outcome.report, &a.common, format)
 }
 
+/// Upload the report when `--upload` asks for it: checked before the scan, sent after
+/// the report is written, so a failed upload still leaves the report and exits non-zero.
+async fn with_upload(
+    common: &Common,
+    scan: impl FnOnce() -> anyhow::Result<(ExitCode, String)>,
+) -> anyhow::Result<ExitCode> {
+    let target = super::upload::prepare(&common.upload, &common.format, &common.path)?;
+    let (code, text) = scan()?;
+    if let Some(t) = target {
+        let done = super::upload::send(&t, text).await?;
+        eprintln!("opshelf: {done}");
+    }
+    Ok(code)
+}
+
 /// Runs a `scan` subcommand.
 ///
 /// # Errors
-/// Unreadable targets, configs or databases, and invalid flags.
-#[allow(clippy::unused_async)]
+/// Unreadable targets, configs or databases, invalid flags, and a failed upload.
 pub async fn run(cmd: Command, ctx: &super::CliContext) -> anyhow::Result<ExitCode> {
     match cmd {
         Command::Fs(a) => {
             let scanners = Scanners::parse(&a.scanners.join(",")).map_err(anyhow::Error::msg)?;
             let flags = (a.ignore_unfixed, a.include_dev_deps, a.list_all_pkgs);
-            run_scan(&a.common, scanners, flags, ctx)
+            with_upload(&a.common, || run_scan(&a.common, scanners, flags, ctx)).await
         }
-        Command::Image(a) => run_image(&a, ctx),
+        Command::Image(a) => with_upload(&a.common, || run_image(&a, ctx)).await,
         Command::Config(common) => {
             let scanners = Scanners {
                 vuln: false,
                 secret: false,
                 misconfig: true,
             };
-            run_scan(&common, scanners, (false, false, false), ctx)
+            with_upload(&common, || {
+                run_scan(&common, scanners, (false, false, false), ctx)
+            })
+            .await
         }
         Command::Db(DbCommand::Import { paths }) => {
             let index_path = ctx

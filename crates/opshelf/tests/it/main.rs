@@ -14,6 +14,8 @@ mod flags;
 mod logs;
 #[cfg(feature = "scan")]
 mod scan;
+#[cfg(all(feature = "scan", feature = "console"))]
+mod scan_upload;
 #[cfg(feature = "secrets")]
 mod secrets;
 #[cfg(feature = "traces")]

@@ -5,7 +5,9 @@ import flags from './flags.js';
 import waf from './waf.js';
 import secrets from './secrets.js';
 import scans from './scans.js';
+import traces from './traces.js';
+import logs from './logs.js';
 import activity from './activity.js';
 import users from './users.js';
 
-export const pages = [overview, flags, waf, secrets, scans, activity, users];
+export const pages = [overview, flags, waf, secrets, scans, traces, logs, activity, users];

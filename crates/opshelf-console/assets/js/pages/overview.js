@@ -11,6 +11,7 @@ function MetricCard({ m }) {
     ${measured
       ? html`<p><span class="value">${fmtNum(m.value)}${m.unit}</span> <${Badge} kind=${m.ok ? 'ok' : 'bad'}>${m.ok ? 'on target' : 'off target'}<//></p>`
       : html`<p><${Badge} kind="neutral">not measured yet<//></p><p class="muted">${m.how}</p>`}
+    ${measured && m.detail && html`<p class="detail">${m.detail}</p>`}
     <p class="target">Target: ${m.target}</p>
     <p class="source">Source: ${m.source}</p>
     ${measured && html`<${Spark} points=${m.trend} label=${m.name} />`}

@@ -21,7 +21,7 @@ function Upload({ onDone }) {
     });
   };
   return html`<${Section} title="Upload a report">
-    <p class="muted">Or from CI: <code>opshelf scan fs . --format json | curl -H "Authorization: Bearer $TOKEN" --data-binary @- "$CONSOLE/console/api/scans?repo=acme/api&branch=main"</code></p>
+    <p class="muted">Or from CI: <code>OPSHELF_UPLOAD_TOKEN=$TOKEN opshelf scan fs . --format json --upload "$CONSOLE"</code> (repository and branch from git, or <code>--repo</code> / <code>--branch</code>); any Trivy JSON or SARIF report can also be POSTed to <code>/console/api/scans?repo=…&branch=…</code> with <code>Authorization: Bearer $TOKEN</code>.</p>
     <form class="inline" onSubmit=${submit}>
       <${Field} label="Repository" id="scan-repo"><input id="scan-repo" value=${repo} onInput=${(e) => setRepo(e.target.value)} required /><//>
       <${Field} label="Branch" id="scan-branch"><input id="scan-branch" value=${branch} onInput=${(e) => setBranch(e.target.value)} required /><//>

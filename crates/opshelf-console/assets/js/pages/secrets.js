@@ -1,7 +1,9 @@
 // Secrets: seal status and unsealing, then (signed in to Vault with a token, as in Vault's
-// own UI) mounts, auth methods, policies, audit devices. Never a secret value.
+// own UI) mounts, auth methods, policies, audit devices with their health, token counts.
+// Never a secret value. Audit health comes from the platform status (Vault has no API for
+// it), the token count from Vault's sys/internal/counters/tokens.
 import { html, useState, useData, Async, Badge, Section, Field, ErrorBox, useAction } from '../ui.js';
-import { vaultApi, vaultToken, setVaultToken } from '../api.js';
+import { api, vaultApi, vaultToken, setVaultToken } from '../api.js';
 
 function Unseal({ status, onDone, canChange }) {
   const [key, setKey] = useState('');
@@ -40,23 +42,57 @@ function entries(obj) {
   return Object.entries(data).filter(([, v]) => v && typeof v === 'object' && !Array.isArray(v) && 'type' in v).map(([path, v]) => ({ path, ...v }));
 }
 
-function Details() {
+// Health of each audit device by path, from the platform status.
+function healthByPath(status) {
+  const list = (status && status.facts && status.facts.audit) || [];
+  return Object.fromEntries(list.map((h) => [h.path, h]));
+}
+
+function AuditHealth({ h }) {
+  if (!h) return html`<span class="muted">not reported</span>`;
+  if (h.healthy) return html`<${Badge} kind="ok">writing<//> <small>${h.entries_written} entries${h.write_failures ? `, ${h.write_failures} failed earlier` : ''}</small>`;
+  return html`<${Badge} kind="bad">failing<//> <small>${h.write_failures} failed writes; last ${h.last_error_time}: ${h.last_error}</small>`;
+}
+
+function Details({ status }) {
   const state = useData(async () => {
-    const [mounts, auth, policies, audit] = await Promise.all([
+    const [mounts, auth, policies, audit, counters] = await Promise.all([
       vaultApi('mounts'), vaultApi('auth'), vaultApi('policies/acl?list=true').catch(() => vaultApi('policy')), vaultApi('audit'),
+      vaultApi('internal/counters/tokens').catch((e) => ({ error: e })),
     ]);
-    return { mounts: entries(mounts), auth: entries(auth), policies: (policies.data && (policies.data.keys || policies.data.policies)) || policies.keys || policies.policies || [], audit: entries(audit) };
+    return {
+      mounts: entries(mounts), auth: entries(auth), audit: entries(audit), counters,
+      policies: (policies.data && (policies.data.keys || policies.data.policies)) || policies.keys || policies.policies || [],
+    };
   }, [vaultToken()]);
+  const health = healthByPath(status);
   return html`<${Async} state=${state}>${(d) => html`
+    <${Section} title="Tokens">
+      ${d.counters.error ? html`<p class="state error" role="alert">Token count unavailable: ${d.counters.error.message}</p>`
+        : html`<p><strong class="big" id="token-count">${d.counters.data.counters.service_tokens.total}</strong> tokens in the token store
+          <small>(Vault's sys/internal/counters/tokens: every stored service token, root tokens included)</small></p>`}
+    <//>
     <${Section} title="Secrets engines"><${Table} rows=${d.mounts} cols=${[['Path', (r) => r.path], ['Type', (r) => r.type], ['Version', (r) => (r.options && r.options.version) || '—'], ['Description', (r) => r.description || '']]} /><//>
     <${Section} title="Auth methods"><${Table} rows=${d.auth} cols=${[['Path', (r) => r.path], ['Type', (r) => r.type], ['Accessor', (r) => html`<code>${r.accessor || ''}</code>`]]} /><//>
     <${Section} title="Policies">${d.policies.length ? html`<ul>${d.policies.map((p) => html`<li><code>${p}</code></li>`)}</ul>` : html`<p class="state empty">No policies.</p>`}<//>
-    <${Section} title="Audit devices"><${Table} rows=${d.audit} cols=${[['Path', (r) => r.path], ['Type', (r) => r.type], ['File', (r) => (r.options && (r.options.file_path || r.options.path)) || '—']]} /><//>`}<//>`;
+    <${Section} title="Audit devices">
+      ${d.audit.length ? '' : html`<p class="muted">Without an audit device Vault keeps no record of who read what: enable one with <code>vault audit enable file file_path=...</code>.</p>`}
+      <${Table} rows=${d.audit} cols=${[['Path', (r) => r.path], ['Type', (r) => r.type], ['File', (r) => (r.options && (r.options.file_path || r.options.path)) || '—'], ['Health', (r) => html`<${AuditHealth} h=${health[r.path]} />`]]} />
+    <//>`}<//>`;
+}
+
+// Without a Vault token: what the platform status says, counts only.
+function AuditSummary({ status }) {
+  const f = status && status.facts;
+  if (!f || f.audit_devices === undefined) return null;
+  return html`<p id="audit-summary">Audit devices: <strong>${f.audit_devices}</strong>
+    ${f.audit_devices_failing ? html`<${Badge} kind="bad">${f.audit_devices_failing} failing<//>` : f.audit_devices ? html`<${Badge} kind="ok">all writing<//>` : html`<${Badge} kind="warn">none enabled<//>`}</p>`;
 }
 
 function Secrets({ session }) {
   const [, setTick] = useState(0);
   const status = useData(() => vaultApi('seal-status'), [], 3000);
+  const platform = useData(() => api('/console/api/status/secrets').catch(() => null), [], 5000);
   const canChange = session.role === 'admin';
   const token = vaultToken();
   return html`<h1>Secrets</h1>
@@ -65,13 +101,14 @@ function Secrets({ session }) {
         <p>${!s.initialized ? html`<${Badge} kind="warn">not initialised<//> Initialise with <code>vault operator init</code>.`
           : s.sealed ? html`<${Badge} kind="bad">sealed<//>` : html`<${Badge} kind="ok">unsealed<//>`}
           · ${s.t} of ${s.n} key shares needed · version ${s.version || '—'}${s.storage_type ? ` · storage ${s.storage_type}` : ''}</p>
+        ${!s.sealed && html`<${AuditSummary} status=${platform.data} />`}
         ${s.initialized && s.sealed && html`<${Unseal} status=${s} onDone=${status.reload} canChange=${canChange} />`}
       <//>
       ${!s.sealed && html`<${Section} title="Vault sign-in">
         ${token ? html`<p>Signed in to Vault with a token. <button type="button" class="secondary" onClick=${() => { setVaultToken(''); setTick((t) => t + 1); }}>Forget the Vault token</button></p>`
           : html`<p class="muted">Mounts, auth methods, policies and audit devices need a Vault token, as in Vault's own UI. No secret value is shown here.</p><${TokenForm} onChange=${() => setTick((t) => t + 1)} />`}
       <//>`}
-      ${!s.sealed && token && html`<${Details} />`}`}<//>`;
+      ${!s.sealed && token && html`<${Details} status=${platform.data} />`}`}<//>`;
 }
 
 export default { id: 'secrets', title: 'Secrets', component: Secrets };

@@ -1,6 +1,7 @@
 // WAF: requests and blocks over time, top rules and clients, recent blocked requests with
-// their audit entry, rate limiting, rule-set status.
-import { html, useData, Async, Badge, Section, stateKind, fmtNum } from '../ui.js';
+// their audit entry, rate-limited addresses, rule-set status and reloads, the mode of each
+// route (blocking or detection only): what the WAF reports to the platform status.
+import { html, useData, Async, Badge, Section, stateKind, fmtNum, fmtTime } from '../ui.js';
 import { api } from '../api.js';
 import { Chart } from '../chart.js';
 
@@ -12,6 +13,30 @@ function Blocked({ e }) {
       <tbody>${e.rules.map((r) => html`<tr><th scope="row">${r.id}</th><td>${r.message}</td><td><code>${r.match || r.data}</code></td></tr>`)}</tbody>
     </table></div>
   </details>`;
+}
+
+function ModeBadge({ mode }) {
+  if (mode === 'On') return html`<${Badge} kind="ok">blocking<//>`;
+  if (mode === 'DetectionOnly') return html`<${Badge} kind="warn">detection only<//>`;
+  return html`<${Badge} kind="bad">off<//>`;
+}
+
+function Routes({ routes }) {
+  if (!routes || !routes.length) return null;
+  return html`<div class="table-wrap" tabindex="0"><table id="waf-routes">
+    <caption class="sr-only">Routes, in matching order</caption>
+    <thead><tr><th scope="col">Route</th><th scope="col">Mode</th><th scope="col">Upstream</th><th scope="col" class="num">Rate limit / min</th></tr></thead>
+    <tbody>${routes.map((r) => html`<tr><th scope="row"><code>${r.host || '*'}${r.path_prefix}</code></th><td><${ModeBadge} mode=${r.mode} /></td>
+      <td><code>${r.upstream}</code></td><td class="num">${r.rate_limit_per_minute || 'none'}</td></tr>`)}</tbody>
+  </table></div>`;
+}
+
+function Limited({ list }) {
+  if (!list || !list.length) return html`<p class="state empty">No address was refused by the rate limit in the last 10 minutes.</p>`;
+  return html`<div class="table-wrap" tabindex="0"><table id="rate-limited">
+    <thead><tr><th scope="col">Address</th><th scope="col">Route</th><th scope="col" class="num">Refused</th><th scope="col" class="num">Last refused</th></tr></thead>
+    <tbody>${list.map((l) => html`<tr><th scope="row">${l.address}</th><td><code>${l.route}</code></td><td class="num">${l.refused}</td><td class="num">${l.last_refused_seconds_ago} s ago</td></tr>`)}</tbody>
+  </table></div>`;
 }
 
 function Waf() {
@@ -27,11 +52,16 @@ function Waf() {
       return html`
       <${Section} title="Rule set">
         <p><${Badge} kind=${stateKind(s.state)}>${s.state}<//> ${s.summary}</p>
-        <p>Mode <strong>${s.facts.mode}</strong> · ${s.facts.rules_loaded} rules · upstream <code>${s.facts.upstream}</code></p>
-        <p>Last reload: ${s.facts.last_reload_error ? html`<${Badge} kind="bad">failed<//> ${s.facts.last_reload_error}` : html`<${Badge} kind="ok">ok<//> (the rules in use loaded cleanly)`}</p>
-        <p>Requests ${s.facts.requests} · blocked ${s.facts.blocked} · refused by the rate limit ${fmtNum(d.rate_limited_total, 0)}
-          <small>(per-address rate-limit counts are not exposed by the WAF yet)</small></p>
+        <p>${s.facts.rules_loaded} rules in use, loaded ${fmtTime(s.facts.rules_loaded_at)} · default mode <strong>${s.facts.mode}</strong></p>
+        <p id="waf-reload">Last reload (SIGHUP): ${!s.facts.last_reload_at ? 'none since start'
+          : s.facts.last_reload_error ? html`<${Badge} kind="bad">failed<//> ${fmtTime(s.facts.last_reload_at)}: ${s.facts.last_reload_error} <small>(the previous rules stay in use)</small>`
+          : html`<${Badge} kind="ok">ok<//> ${fmtTime(s.facts.last_reload_at)}`}</p>
+        <p>Requests ${s.facts.requests} · blocked ${s.facts.blocked} · detected but let through (detection only) ${s.facts.detected_only ?? 0}
+          · refused by the rate limit ${fmtNum(d.rate_limited_total, 0)}</p>
+        <h3>Routes</h3>
+        <${Routes} routes=${s.facts.routes} />
       <//>
+      <${Section} title="Rate-limited addresses"><${Limited} list=${s.facts.rate_limited} /><//>
       <${Section} title="Requests and blocks">
         <${Chart} title="Requests and blocked requests (cumulative)" times=${times}
           series=${[{ label: 'requests', values: d.series.map((x) => x[1]) }, { label: 'blocked', values: d.series.map((x) => x[2]) }]} />
