@@ -414,12 +414,13 @@ await check('activity and users pages, and a phone-width overview', async () => 
   await axe('users');
 });
 
-await check('every page at phone width (390 px): nothing wider than the screen, axe-clean, screenshots', async () => {
+// Filled by the phone pass, judged by its own check (so a known overflow hides no axe result).
+const overflows = [];
+await check('every page at phone width (390 px): axe-clean, screenshots, the menu by keyboard', async () => {
   await page.setViewport(PHONE);
   try {
     const pages = [['01-overview', '#/overview', 'Overview'], ['02-flags', '#/flags', 'Flags'], ['03-flag-detail', '#/flags/console-demo', 'console-demo'],
       ['04-waf', '#/waf', 'WAF'], ['05-scans', '#/scans', 'Scans'], ['06-secrets', '#/secrets', 'Secrets'], ['07-activity', '#/activity', 'Activity'], ['08-users', '#/users', 'Users']];
-    const overflows = [];
     for (const [name, hash, heading] of pages) {
       await go(hash, heading);
       const over = await noOverflow(name);
@@ -434,10 +435,13 @@ await check('every page at phone width (390 px): nothing wider than the screen, 
     await shot('09-menu-phone');
     await findTrace('-phone');
     await findLog('-phone');
-    assert(overflows.length === 0, overflows.join(' | '));
   } finally {
     await page.setViewport(DESKTOP);
   }
+});
+
+await check('every page fits a 390 px screen (nothing wider than it but boxes that scroll)', async () => {
+  assert(overflows.length === 0, overflows.join(' | '));
 });
 
 await check('no script error or CSP violation on any page', async () => {
