@@ -213,6 +213,15 @@ await check('the same UI opens on the Flags page at / of the flags listener', as
   await waitText('console-demo');
 });
 
+await check('the same UI opens on the Traces page at / of the Jaeger listener (:16686)', async () => {
+  const r = await http(`${JAEGER}/`);
+  assert(r.status === 200 && r.text.includes('content="traces"'), `${r.status}`);
+  const api = await http(`${JAEGER}/api/services`);
+  assert(api.status === 200 && Array.isArray(api.json.data), `the Jaeger API still answers: ${api.status}`);
+  await page.goto(`${JAEGER}/`, { waitUntil: 'networkidle0' });
+  await page.waitForFunction(() => document.querySelector('main h1')?.textContent === 'Traces', { timeout: 5000 });
+});
+
 // ---------------------------------------------------------------- WAF
 await check('an attack through the WAF is on the WAF page within 2 s', async () => {
   await go('#/waf', 'WAF');

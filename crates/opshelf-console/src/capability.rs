@@ -54,7 +54,7 @@ impl Capability for Console {
             // Leaked once per start: listener names live as long as the process.
             .map(|m| &*String::leak(m.clone()))
             .collect();
-        homes.extend(mounts.iter().copied());
+        homes.extend(mounts.iter().map(|m| crate::home_page(m)));
         let dummy_hash = tokio::task::spawn_blocking(|| auth::hash_password(&auth::random_token()))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
@@ -88,7 +88,7 @@ impl Capability for Console {
             started = started.with_mount(
                 m,
                 MOUNT_PATHS.to_vec(),
-                crate::routes::router(app.clone(), m),
+                crate::routes::router(app.clone(), crate::home_page(m)),
             );
         }
         Ok(started)

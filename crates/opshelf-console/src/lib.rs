@@ -74,10 +74,20 @@ impl Default for Config {
             flags_admin_token: String::new(),
             waf_audit_log: None,
             scan_upload_token: String::new(),
-            mount_on: vec!["flags".to_owned()],
+            mount_on: vec!["flags".to_owned(), "traces-query".to_owned()],
             session_hours: 12,
             max_upload_bytes: 16 * 1024 * 1024,
         }
+    }
+}
+
+/// The page `/` of a mounted listener opens on: its capability's page (the Jaeger
+/// listener, `traces-query`, opens on Traces, as Jaeger's UI at :16686 would).
+#[must_use]
+pub fn home_page(listener: &str) -> &str {
+    match listener {
+        "traces-query" => "traces",
+        other => other,
     }
 }
 
@@ -116,7 +126,7 @@ impl Config {
             if m.is_empty() || m == "console" || m == "admin" {
                 return Err(ConfigError::new(
                     "mount_on",
-                    "names of other capabilities' listeners (\"flags\", ...)",
+                    "names of other capabilities' listeners (\"flags\", \"traces-query\", ...)",
                 ));
             }
         }
@@ -153,8 +163,9 @@ flags_admin_token = ""
 # A bearer token CI may POST scan reports with (Trivy JSON or SARIF) to
 # /console/api/scans?repo=...&branch=...; empty: uploads need a signed-in admin.
 scan_upload_token = ""
-# Other listeners that serve this UI at / too, opening on their page.
-mount_on = ["flags"]
+# Other listeners that serve this UI at / too, opening on their page (traces-query:
+# the Jaeger listener, :16686).
+mount_on = ["flags", "traces-query"]
 session_hours = 12
 max_upload_bytes = 16777216
 "#;

@@ -1,5 +1,5 @@
 //! End-to-end tests of the console: the real binary, its own listener, the UI mounted at `/`
-//! of the flags listener, and flags managed through the console's same-origin proxy.
+//! of the flags and Jaeger listeners, and flags managed through the console's same-origin proxy.
 
 use serde_json::{Value, json};
 
@@ -10,7 +10,7 @@ const PASSWORD: &str = "e2e-console-password";
 
 async fn start() -> Server {
     let config = format!(
-        "[console]\nenabled = true\nflags_admin_token = \"{ADMIN}\"\n[flags]\nenabled = true\ninit_admin_api_tokens = [\"{ADMIN}\"]\n"
+        "[console]\nenabled = true\nflags_admin_token = \"{ADMIN}\"\n[flags]\nenabled = true\ninit_admin_api_tokens = [\"{ADMIN}\"]\n[traces]\nenabled = true\n"
     );
     Server::start_with(
         &config,
@@ -119,6 +119,22 @@ async fn the_console_signs_in_manages_flags_through_its_proxy_and_opens_on_the_f
         .await
         .unwrap();
     assert_eq!(asset.status(), 200);
+
+    // And at / of the Jaeger listener (:16686), opening on the traces page; Jaeger's API
+    // is intact.
+    let jaeger = srv.url("traces-query");
+    let page = http.get(format!("{jaeger}/")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains(r#"content="traces""#));
+    let services: Value = http
+        .get(format!("{jaeger}/api/services"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(services["data"].is_array(), "{services}");
 
     // The overview reads the platform: both capabilities and their listeners.
     let ov: Value = http
