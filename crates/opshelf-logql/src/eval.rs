@@ -255,23 +255,56 @@ pub(crate) fn labels_hash<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -
     acc
 }
 
-fn new_series(
-    series: &mut Vec<SeriesWin>,
-    fp: &mut HashMap<u64, Vec<usize>>,
-    labels: Labels,
-    h: u64,
+/// The windows of one range aggregation, one per series key, with a hash index.
+struct Wins {
+    series: Vec<SeriesWin>,
+    fp: HashMap<u64, Vec<usize>>,
     max_series: usize,
-) -> Result<usize, EvalError> {
-    // Before aggregation a query may hold more series than it returns; still bounded.
-    if series.len() >= max_series.saturating_mul(20).max(10_000) {
-        return Err(series_limit(max_series));
+}
+
+impl Wins {
+    fn find(&self, h: u64, eq: impl Fn(&Labels) -> bool) -> Option<usize> {
+        self.fp
+            .get(&h)
+            .and_then(|c| c.iter().copied().find(|&i| eq(&self.series[i].labels)))
     }
-    series.push(SeriesWin {
-        labels,
-        win: VecDeque::new(),
-    });
-    fp.entry(h).or_default().push(series.len() - 1);
-    Ok(series.len() - 1)
+
+    /// Before aggregation a query may hold more series than it returns; still bounded.
+    fn full(&self) -> bool {
+        self.series.len() >= self.max_series.saturating_mul(20).max(10_000)
+    }
+
+    fn add(&mut self, labels: Labels, h: u64) -> Result<usize, EvalError> {
+        if self.full() {
+            return Err(series_limit(self.max_series));
+        }
+        Ok(self.push(labels, h))
+    }
+
+    fn push(&mut self, labels: Labels, h: u64) -> usize {
+        self.series.push(SeriesWin {
+            labels,
+            win: VecDeque::new(),
+        });
+        self.fp.entry(h).or_default().push(self.series.len() - 1);
+        self.series.len() - 1
+    }
+}
+
+/// A range aggregation's series key for `by`/`without` on the range operator: errors must survive
+/// grouping so they are reported.
+fn range_key(full: &Labels, grouping: Option<&Grouping>) -> Labels {
+    let g = group_labels(full, grouping);
+    if let Some(e) = full.get(ERROR_LABEL) {
+        let mut p = g.pairs().to_vec();
+        p.push((ERROR_LABEL.into(), e.into()));
+        if let Some(d) = full.get(ERROR_DETAILS_LABEL) {
+            p.push((ERROR_DETAILS_LABEL.into(), d.into()));
+        }
+        Labels::new(p)
+    } else {
+        g
+    }
 }
 
 const PTR_CACHE: usize = 16;
@@ -310,13 +343,15 @@ fn range_agg(
         limit: None,
     };
     let mut out: Vec<StepVec> = vec![Vec::new(); steps.len()];
-    let mut series: Vec<SeriesWin> = Vec::new();
-    let mut fp: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut wins = Wins {
+        series: Vec::new(),
+        fp: HashMap::new(),
+        max_series: ctx.budget.limits.max_series,
+    };
     let mut ptr_cache = [(std::ptr::null::<(String, String)>(), 0usize); PTR_CACHE];
     let mut ptr_next = 0usize;
     let mut lb = LabelsBuilder::default();
     let mut next_step = 0usize;
-    let max_series = ctx.budget.limits.max_series;
     let bytes_op = matches!(op, RangeOp::BytesOverTime | RangeOp::BytesRate);
     let mut any_in_window: Vec<bool> = vec![false; steps.len()];
 
@@ -350,7 +385,7 @@ fn range_agg(
         let row = row?;
         ctx.budget.tick(row.line.len())?;
         while next_step < steps.len() && steps[next_step] - offset < row.ts_ns {
-            flush(next_step, &mut series, &mut out, &mut any_in_window)?;
+            flush(next_step, &mut wins.series, &mut out, &mut any_in_window)?;
             next_step += 1;
         }
         if next_step >= steps.len() {
@@ -384,8 +419,9 @@ fn range_agg(
         } else {
             None
         };
-        let i = if let Some(i) = cached {
-            i
+        // `Err` is a new series: its labels and their hash.
+        let slot = if let Some(i) = cached {
+            Ok(i)
         } else if grouping.is_none() {
             // Look the series up without building its label set (no allocation for a known series).
             let h = if stream_key {
@@ -393,66 +429,48 @@ fn range_agg(
             } else {
                 lb.key_hash()
             };
-            let found = fp.get(&h).and_then(|c| {
-                c.iter().copied().find(|&i| {
-                    if stream_key {
-                        series[i].labels == row.labels
-                    } else {
-                        lb.equals(&series[i].labels)
-                    }
-                })
-            });
-            match found {
-                Some(i) => i,
-                None => {
-                    let l = if stream_key {
-                        row.labels.clone()
-                    } else {
-                        lb.labels()
-                    };
-                    new_series(&mut series, &mut fp, l, h, max_series)?
+            wins.find(h, |l| {
+                if stream_key {
+                    *l == row.labels
+                } else {
+                    lb.equals(l)
                 }
-            }
+            })
+            .ok_or_else(|| {
+                let l = if stream_key {
+                    row.labels.clone()
+                } else {
+                    lb.labels()
+                };
+                (l, h)
+            })
         } else {
             let full = if stream_key {
                 row.labels.clone()
             } else {
                 lb.labels()
             };
-            let g = group_labels(&full, grouping);
-            // errors must survive grouping so they are reported
-            let key = if let Some(e) = full.get(ERROR_LABEL) {
-                let mut p = g.pairs().to_vec();
-                p.push((ERROR_LABEL.into(), e.into()));
-                if let Some(d) = full.get(ERROR_DETAILS_LABEL) {
-                    p.push((ERROR_DETAILS_LABEL.into(), d.into()));
-                }
-                Labels::new(p)
-            } else {
-                g
-            };
+            let key = range_key(&full, grouping);
             let h = labels_hash(key.iter());
-            let found = fp
-                .get(&h)
-                .and_then(|c| c.iter().copied().find(|&i| series[i].labels == key));
-            match found {
-                Some(i) => i,
-                None => new_series(&mut series, &mut fp, key, h, max_series)?,
-            }
+            wins.find(h, |l| *l == key).ok_or((key, h))
+        };
+        let i = match slot {
+            Ok(i) => i,
+            Err((l, h)) => wins.add(l, h)?,
         };
         if stream_key
             && grouping.is_none()
             && cached.is_none()
-            && series[i].labels.as_ptr() == row.labels.as_ptr()
+            && wins.series[i].labels.as_ptr() == row.labels.as_ptr()
         {
             // Only pointers of label sets a series holds are cached, so they stay valid.
             ptr_cache[ptr_next % PTR_CACHE] = (row.labels.as_ptr(), i);
             ptr_next += 1;
         }
-        series[i].win.push_back((row.ts_ns, value));
+        wins.series[i].win.push_back((row.ts_ns, value));
     }
     while next_step < steps.len() {
-        flush(next_step, &mut series, &mut out, &mut any_in_window)?;
+        flush(next_step, &mut wins.series, &mut out, &mut any_in_window)?;
         next_step += 1;
     }
     if op == RangeOp::AbsentOverTime {
