@@ -10,6 +10,7 @@ use crate::labels::{Labels, MatchOp};
 use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, LabelsBuilder, Pipeline, UnwrapStage};
 
 mod binop;
+mod pushdown;
 
 use binop::binary;
 pub(crate) use binop::scalar_op;
@@ -25,6 +26,10 @@ struct Ctx<'a> {
     src: &'a dyn Source,
     steps: Vec<i64>,
     budget: &'a mut Budget,
+    /// Push an outer `sum`/`max`/`min` grouping into the range aggregation beneath it.
+    pushdown: bool,
+    /// The query's top node (parentheses peeled): only its step vectors' order is unobservable.
+    root: *const SampleExpr,
 }
 
 pub(crate) fn run(
@@ -32,6 +37,7 @@ pub(crate) fn run(
     e: &SampleExpr,
     p: &Params,
     budget: &mut Budget,
+    pushdown: bool,
 ) -> Result<QueryResult, EvalError> {
     let steps: Vec<i64> = if p.instant || p.step_ns <= 0 {
         vec![p.end_ns]
@@ -52,7 +58,17 @@ pub(crate) fn run(
             "{op} is only supported for instant queries"
         )));
     }
-    let mut ctx = Ctx { src, steps, budget };
+    let mut root = e;
+    while let SampleExpr::Paren(i) = root {
+        root = i;
+    }
+    let mut ctx = Ctx {
+        src,
+        steps,
+        budget,
+        pushdown,
+        root,
+    };
     let v = eval(&mut ctx, e)?;
     let max_series = ctx.budget.limits.max_series;
     let steps = ctx.steps;
@@ -139,14 +155,20 @@ fn eval(ctx: &mut Ctx<'_>, e: &SampleExpr) -> Result<Value, EvalError> {
             param,
             range,
             grouping,
-        } => range_agg(ctx, *op, *param, range, grouping.as_ref()).map(Value::Vector),
+        } => range_agg(ctx, *op, *param, range, grouping.as_ref(), None).map(Value::Vector),
         SampleExpr::Vector {
             op,
             param,
             inner,
             grouping,
         } => {
-            let v = match eval(ctx, inner)? {
+            // In a one-step query, or at the top of a range query (its series are sorted by labels),
+            // the order of a step vector cannot be observed.
+            let order_safe = ctx.steps.len() == 1 || std::ptr::eq(e, ctx.root);
+            let pushed = pushdown::plan(*op, grouping.as_ref(), inner, order_safe)
+                .filter(|_| ctx.pushdown)
+                .map(|t| range_agg(ctx, t.op, t.param, t.range, t.grouping, Some(t.push)));
+            let v = match pushed.map_or_else(|| eval(ctx, inner), |r| r.map(Value::Vector))? {
                 Value::Vector(v) => v,
                 Value::Scalar(_) => {
                     return Err(EvalError::Query("vector aggregation over a scalar".into()));
@@ -289,6 +311,14 @@ impl Wins {
         self.fp.entry(h).or_default().push(self.series.len() - 1);
         self.series.len() - 1
     }
+
+    fn find_or_add(&mut self, key: Labels) -> Result<usize, EvalError> {
+        let h = labels_hash(key.iter());
+        match self.find(h, |l| *l == key) {
+            Some(i) => Ok(i),
+            None => self.add(key, h),
+        }
+    }
 }
 
 /// A range aggregation's series key for `by`/`without` on the range operator: errors must survive
@@ -321,6 +351,7 @@ fn range_agg(
     param: Option<f64>,
     r: &LogRange,
     grouping: Option<&Grouping>,
+    mut push: Option<pushdown::Push<'_>>,
 ) -> Result<Vec<StepVec>, EvalError> {
     let steps = ctx.steps.clone();
     let range = r.range_ns;
@@ -410,6 +441,11 @@ fn range_agg(
             1.0
         };
         let stream_key = pipeline.labels_unchanged && row.metadata.is_empty() && unwrap.is_none();
+        if let Some(p) = push.as_mut().filter(|p| p.active) {
+            let i = p.index(&mut wins, &row.labels, &lb, stream_key, grouping)?;
+            wins.series[i].win.push_back((row.ts_ns, value));
+            continue;
+        }
         // Rows of one stream usually share one `Labels` allocation: a pointer hit skips hashing.
         let cached = if stream_key && grouping.is_none() {
             ptr_cache
@@ -456,6 +492,14 @@ fn range_agg(
         };
         let i = match slot {
             Ok(i) => i,
+            // Past the cap the unpushed evaluation fails: group by the outer aggregation from here on.
+            Err(_) if wins.full() && push.is_some() => {
+                let p = push.as_mut().expect("checked");
+                p.activate(&mut wins);
+                let i = p.index(&mut wins, &row.labels, &lb, stream_key, grouping)?;
+                wins.series[i].win.push_back((row.ts_ns, value));
+                continue;
+            }
             Err((l, h)) => wins.add(l, h)?,
         };
         if stream_key
