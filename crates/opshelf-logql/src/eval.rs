@@ -10,6 +10,7 @@ use crate::labels::{Labels, MatchOp};
 use crate::pipeline::{ERROR_DETAILS_LABEL, ERROR_LABEL, LabelsBuilder, Pipeline, UnwrapStage};
 
 mod binop;
+mod pushdown;
 
 use binop::binary;
 pub(crate) use binop::scalar_op;
@@ -25,6 +26,10 @@ struct Ctx<'a> {
     src: &'a dyn Source,
     steps: Vec<i64>,
     budget: &'a mut Budget,
+    /// Push an outer `sum`/`max`/`min` grouping into the range aggregation beneath it.
+    pushdown: bool,
+    /// The query's top node (parentheses peeled): only its step vectors' order is unobservable.
+    root: *const SampleExpr,
 }
 
 pub(crate) fn run(
@@ -32,6 +37,7 @@ pub(crate) fn run(
     e: &SampleExpr,
     p: &Params,
     budget: &mut Budget,
+    pushdown: bool,
 ) -> Result<QueryResult, EvalError> {
     let steps: Vec<i64> = if p.instant || p.step_ns <= 0 {
         vec![p.end_ns]
@@ -52,7 +58,17 @@ pub(crate) fn run(
             "{op} is only supported for instant queries"
         )));
     }
-    let mut ctx = Ctx { src, steps, budget };
+    let mut root = e;
+    while let SampleExpr::Paren(i) = root {
+        root = i;
+    }
+    let mut ctx = Ctx {
+        src,
+        steps,
+        budget,
+        pushdown,
+        root,
+    };
     let v = eval(&mut ctx, e)?;
     let max_series = ctx.budget.limits.max_series;
     let steps = ctx.steps;
@@ -139,14 +155,20 @@ fn eval(ctx: &mut Ctx<'_>, e: &SampleExpr) -> Result<Value, EvalError> {
             param,
             range,
             grouping,
-        } => range_agg(ctx, *op, *param, range, grouping.as_ref()).map(Value::Vector),
+        } => range_agg(ctx, *op, *param, range, grouping.as_ref(), None).map(Value::Vector),
         SampleExpr::Vector {
             op,
             param,
             inner,
             grouping,
         } => {
-            let v = match eval(ctx, inner)? {
+            // In a one-step query, or at the top of a range query (its series are sorted by labels),
+            // the order of a step vector cannot be observed.
+            let order_safe = ctx.steps.len() == 1 || std::ptr::eq(e, ctx.root);
+            let pushed = pushdown::plan(*op, grouping.as_ref(), inner, order_safe)
+                .filter(|_| ctx.pushdown)
+                .map(|t| range_agg(ctx, t.op, t.param, t.range, t.grouping, Some(t.push)));
+            let v = match pushed.map_or_else(|| eval(ctx, inner), |r| r.map(Value::Vector))? {
                 Value::Vector(v) => v,
                 Value::Scalar(_) => {
                     return Err(EvalError::Query("vector aggregation over a scalar".into()));
@@ -255,23 +277,64 @@ pub(crate) fn labels_hash<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -
     acc
 }
 
-fn new_series(
-    series: &mut Vec<SeriesWin>,
-    fp: &mut HashMap<u64, Vec<usize>>,
-    labels: Labels,
-    h: u64,
+/// The windows of one range aggregation, one per series key, with a hash index.
+struct Wins {
+    series: Vec<SeriesWin>,
+    fp: HashMap<u64, Vec<usize>>,
     max_series: usize,
-) -> Result<usize, EvalError> {
-    // Before aggregation a query may hold more series than it returns; still bounded.
-    if series.len() >= max_series.saturating_mul(20).max(10_000) {
-        return Err(series_limit(max_series));
+}
+
+impl Wins {
+    fn find(&self, h: u64, eq: impl Fn(&Labels) -> bool) -> Option<usize> {
+        self.fp
+            .get(&h)
+            .and_then(|c| c.iter().copied().find(|&i| eq(&self.series[i].labels)))
     }
-    series.push(SeriesWin {
-        labels,
-        win: VecDeque::new(),
-    });
-    fp.entry(h).or_default().push(series.len() - 1);
-    Ok(series.len() - 1)
+
+    /// Before aggregation a query may hold more series than it returns; still bounded.
+    fn full(&self) -> bool {
+        self.series.len() >= self.max_series.saturating_mul(20).max(10_000)
+    }
+
+    fn add(&mut self, labels: Labels, h: u64) -> Result<usize, EvalError> {
+        if self.full() {
+            return Err(series_limit(self.max_series));
+        }
+        Ok(self.push(labels, h))
+    }
+
+    fn push(&mut self, labels: Labels, h: u64) -> usize {
+        self.series.push(SeriesWin {
+            labels,
+            win: VecDeque::new(),
+        });
+        self.fp.entry(h).or_default().push(self.series.len() - 1);
+        self.series.len() - 1
+    }
+
+    fn find_or_add(&mut self, key: Labels) -> Result<usize, EvalError> {
+        let h = labels_hash(key.iter());
+        match self.find(h, |l| *l == key) {
+            Some(i) => Ok(i),
+            None => self.add(key, h),
+        }
+    }
+}
+
+/// A range aggregation's series key for `by`/`without` on the range operator: errors must survive
+/// grouping so they are reported.
+fn range_key(full: &Labels, grouping: Option<&Grouping>) -> Labels {
+    let g = group_labels(full, grouping);
+    if let Some(e) = full.get(ERROR_LABEL) {
+        let mut p = g.pairs().to_vec();
+        p.push((ERROR_LABEL.into(), e.into()));
+        if let Some(d) = full.get(ERROR_DETAILS_LABEL) {
+            p.push((ERROR_DETAILS_LABEL.into(), d.into()));
+        }
+        Labels::new(p)
+    } else {
+        g
+    }
 }
 
 const PTR_CACHE: usize = 16;
@@ -288,6 +351,7 @@ fn range_agg(
     param: Option<f64>,
     r: &LogRange,
     grouping: Option<&Grouping>,
+    mut push: Option<pushdown::Push<'_>>,
 ) -> Result<Vec<StepVec>, EvalError> {
     let steps = ctx.steps.clone();
     let range = r.range_ns;
@@ -310,13 +374,15 @@ fn range_agg(
         limit: None,
     };
     let mut out: Vec<StepVec> = vec![Vec::new(); steps.len()];
-    let mut series: Vec<SeriesWin> = Vec::new();
-    let mut fp: HashMap<u64, Vec<usize>> = HashMap::new();
+    let mut wins = Wins {
+        series: Vec::new(),
+        fp: HashMap::new(),
+        max_series: ctx.budget.limits.max_series,
+    };
     let mut ptr_cache = [(std::ptr::null::<(String, String)>(), 0usize); PTR_CACHE];
     let mut ptr_next = 0usize;
     let mut lb = LabelsBuilder::default();
     let mut next_step = 0usize;
-    let max_series = ctx.budget.limits.max_series;
     let bytes_op = matches!(op, RangeOp::BytesOverTime | RangeOp::BytesRate);
     let mut any_in_window: Vec<bool> = vec![false; steps.len()];
 
@@ -350,7 +416,7 @@ fn range_agg(
         let row = row?;
         ctx.budget.tick(row.line.len())?;
         while next_step < steps.len() && steps[next_step] - offset < row.ts_ns {
-            flush(next_step, &mut series, &mut out, &mut any_in_window)?;
+            flush(next_step, &mut wins.series, &mut out, &mut any_in_window)?;
             next_step += 1;
         }
         if next_step >= steps.len() {
@@ -375,6 +441,11 @@ fn range_agg(
             1.0
         };
         let stream_key = pipeline.labels_unchanged && row.metadata.is_empty() && unwrap.is_none();
+        if let Some(p) = push.as_mut().filter(|p| p.active) {
+            let i = p.index(&mut wins, &row.labels, &lb, stream_key, grouping)?;
+            wins.series[i].win.push_back((row.ts_ns, value));
+            continue;
+        }
         // Rows of one stream usually share one `Labels` allocation: a pointer hit skips hashing.
         let cached = if stream_key && grouping.is_none() {
             ptr_cache
@@ -384,8 +455,9 @@ fn range_agg(
         } else {
             None
         };
-        let i = if let Some(i) = cached {
-            i
+        // `Err` is a new series: its labels and their hash.
+        let slot = if let Some(i) = cached {
+            Ok(i)
         } else if grouping.is_none() {
             // Look the series up without building its label set (no allocation for a known series).
             let h = if stream_key {
@@ -393,66 +465,56 @@ fn range_agg(
             } else {
                 lb.key_hash()
             };
-            let found = fp.get(&h).and_then(|c| {
-                c.iter().copied().find(|&i| {
-                    if stream_key {
-                        series[i].labels == row.labels
-                    } else {
-                        lb.equals(&series[i].labels)
-                    }
-                })
-            });
-            match found {
-                Some(i) => i,
-                None => {
-                    let l = if stream_key {
-                        row.labels.clone()
-                    } else {
-                        lb.labels()
-                    };
-                    new_series(&mut series, &mut fp, l, h, max_series)?
+            wins.find(h, |l| {
+                if stream_key {
+                    *l == row.labels
+                } else {
+                    lb.equals(l)
                 }
-            }
+            })
+            .ok_or_else(|| {
+                let l = if stream_key {
+                    row.labels.clone()
+                } else {
+                    lb.labels()
+                };
+                (l, h)
+            })
         } else {
             let full = if stream_key {
                 row.labels.clone()
             } else {
                 lb.labels()
             };
-            let g = group_labels(&full, grouping);
-            // errors must survive grouping so they are reported
-            let key = if let Some(e) = full.get(ERROR_LABEL) {
-                let mut p = g.pairs().to_vec();
-                p.push((ERROR_LABEL.into(), e.into()));
-                if let Some(d) = full.get(ERROR_DETAILS_LABEL) {
-                    p.push((ERROR_DETAILS_LABEL.into(), d.into()));
-                }
-                Labels::new(p)
-            } else {
-                g
-            };
+            let key = range_key(&full, grouping);
             let h = labels_hash(key.iter());
-            let found = fp
-                .get(&h)
-                .and_then(|c| c.iter().copied().find(|&i| series[i].labels == key));
-            match found {
-                Some(i) => i,
-                None => new_series(&mut series, &mut fp, key, h, max_series)?,
+            wins.find(h, |l| *l == key).ok_or((key, h))
+        };
+        let i = match slot {
+            Ok(i) => i,
+            // Past the cap the unpushed evaluation fails: group by the outer aggregation from here on.
+            Err(_) if wins.full() && push.is_some() => {
+                let p = push.as_mut().expect("checked");
+                p.activate(&mut wins);
+                let i = p.index(&mut wins, &row.labels, &lb, stream_key, grouping)?;
+                wins.series[i].win.push_back((row.ts_ns, value));
+                continue;
             }
+            Err((l, h)) => wins.add(l, h)?,
         };
         if stream_key
             && grouping.is_none()
             && cached.is_none()
-            && series[i].labels.as_ptr() == row.labels.as_ptr()
+            && wins.series[i].labels.as_ptr() == row.labels.as_ptr()
         {
             // Only pointers of label sets a series holds are cached, so they stay valid.
             ptr_cache[ptr_next % PTR_CACHE] = (row.labels.as_ptr(), i);
             ptr_next += 1;
         }
-        series[i].win.push_back((row.ts_ns, value));
+        wins.series[i].win.push_back((row.ts_ns, value));
     }
     while next_step < steps.len() {
-        flush(next_step, &mut series, &mut out, &mut any_in_window)?;
+        flush(next_step, &mut wins.series, &mut out, &mut any_in_window)?;
         next_step += 1;
     }
     if op == RangeOp::AbsentOverTime {

@@ -63,6 +63,20 @@ pub enum HarnessError {
 /// # Errors
 /// When the directory or a file cannot be read.
 pub fn run_dir(dir: &Path) -> Result<Summary, HarnessError> {
+    run_dir_as(dir, false)
+}
+
+/// Runs every eval of every `*.logqltest` file in `dir` twice, with and without the engine's
+/// grouping pushdown, and counts an eval as passed when both give the same result (labels, order,
+/// values to the bit) or the same error; the expectations are not checked.
+///
+/// # Errors
+/// When the directory or a file cannot be read.
+pub fn run_dir_differential(dir: &Path) -> Result<Summary, HarnessError> {
+    run_dir_as(dir, true)
+}
+
+fn run_dir_as(dir: &Path, differential: bool) -> Result<Summary, HarnessError> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| HarnessError::Io(dir.to_owned(), e))?
         .filter_map(Result::ok)
@@ -79,7 +93,7 @@ pub fn run_dir(dir: &Path) -> Result<Summary, HarnessError> {
             failed: 0,
             fatal: None,
         };
-        if let Err(e) = run_script(&text, &f, &mut fr, &mut s.failures) {
+        if let Err(e) = run_script(&text, &f, &mut fr, &mut s.failures, differential) {
             fr.fatal = Some(e);
             fr.failed += 1;
         }
@@ -368,6 +382,7 @@ fn run_script(
     file: &Path,
     fr: &mut FileResult,
     failures: &mut Vec<Failure>,
+    differential: bool,
 ) -> Result<(), String> {
     let lines: Vec<&str> = text.lines().collect();
     let mut store = Store::default();
@@ -417,7 +432,11 @@ fn run_script(
             "eval" => {
                 let b = block(&mut i);
                 let exp = parse_expectations(&b).map_err(|e| format!("line {lineno}: {e}"))?;
-                let res = run_eval(&engine, &store, trimmed, &exp);
+                let res = if differential {
+                    run_differential(&engine, &store, trimmed)
+                } else {
+                    run_eval(&engine, &store, trimmed, &exp)
+                };
                 match res {
                     Ok(()) => fr.passed += 1,
                     Err(reason) => {
@@ -438,6 +457,32 @@ fn run_script(
 }
 
 fn run_eval(engine: &Engine, store: &Store, header: &str, exp: &Expect) -> Result<(), String> {
+    let (params, query, steps) = parse_eval(header)?;
+    check(engine, store, &params, &query, &steps, exp)
+}
+
+fn run_differential(engine: &Engine, store: &Store, header: &str) -> Result<(), String> {
+    let (params, query, _) = parse_eval(header)?;
+    let show = |r: Result<(QueryResult, crate::engine::Stats), crate::engine::EvalError>| match r {
+        Ok((r, _)) => format!("{r:?}"),
+        Err(e) => format!("error: {e}"),
+    };
+    let pushed = show(engine.query(store, &query, &params));
+    let plain = show(
+        engine
+            .clone()
+            .without_pushdown()
+            .query(store, &query, &params),
+    );
+    if pushed == plain {
+        Ok(())
+    } else {
+        Err(format!("with pushdown: {pushed}\n     without: {plain}"))
+    }
+}
+
+/// An eval line's parameters, query and steps.
+fn parse_eval(header: &str) -> Result<(Params, String, Vec<i64>), String> {
     let rest = header.strip_prefix("eval").unwrap_or(header).trim();
     let (params, query, steps) = if let Some(r) = rest.strip_prefix("instant") {
         let r = r
@@ -481,10 +526,8 @@ fn run_eval(engine: &Engine, store: &Store, header: &str, exp: &Expect) -> Resul
             t += st;
         }
         let q = c.get(4).map_or("", |m| m.as_str()).trim().to_owned();
-        return check(
-            engine,
-            store,
-            &Params {
+        return Ok((
+            Params {
                 start_ns: s,
                 end_ns: e,
                 step_ns: st,
@@ -493,14 +536,13 @@ fn run_eval(engine: &Engine, store: &Store, header: &str, exp: &Expect) -> Resul
                 limit: 1000,
                 instant: false,
             },
-            &q,
-            &steps,
-            exp,
-        );
+            q,
+            steps,
+        ));
     } else {
         return Err("eval must be instant or range".into());
     };
-    check(engine, store, &params, query, &steps, exp)
+    Ok((params, query.to_owned(), steps))
 }
 
 fn ms(ns: i64) -> i64 {

@@ -44,3 +44,21 @@ fn logqltest_dev_corpus() {
     // The acceptance bar is 95%; the engine passes all of it, so any miss is a regression.
     assert_eq!(s.failed, 0, "{} of {total} passed", s.passed);
 }
+
+#[test]
+fn logqltest_dev_corpus_same_without_pushdown() {
+    let s = opshelf_logql::logqltest::run_dir_differential(&shared("obs/loki/logqltest-dev"))
+        .expect("run");
+    for f in &s.failures {
+        eprintln!(
+            "DIFF {}:{} {}\n     {}",
+            f.file.display(),
+            f.line,
+            f.eval,
+            f.reason
+        );
+    }
+    let total = s.passed + s.failed;
+    assert!(total >= 800, "expected the whole corpus, ran {total}");
+    assert_eq!(s.failed, 0, "{} of {total} identical", s.passed);
+}

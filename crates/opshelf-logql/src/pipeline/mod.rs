@@ -177,6 +177,11 @@ impl LabelsBuilder {
             )
     }
 
+    /// The current label names and values, without `__error__` / `__error_details__`.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.cur.iter().map(|(k, v, _)| (k.as_str(), v.as_str()))
+    }
+
     fn all_pairs(&self) -> impl Iterator<Item = (&str, &str)> {
         self.cur
             .iter()
