@@ -19,6 +19,8 @@ pub use opentelemetry_proto::tonic::metrics::v1::{
 pub use opentelemetry_proto::tonic::resource::v1::Resource;
 #[cfg(test)]
 pub use opentelemetry_proto::tonic::trace::v1::Status;
+#[cfg(test)]
+pub use opentelemetry_proto::tonic::trace::v1::span::Event;
 pub use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
 
 /// How a body is encoded.

@@ -32,6 +32,14 @@ const MAX_SCANNED: usize = 2_000_000;
 /// searchable, just not listed).
 const MAX_OPERATIONS: usize = 10_000;
 const MAX_SERVICES: usize = 10_000;
+/// Core-storage key of [`SpanStore::tags_indexed_since_ns`].
+const TAGS_INDEXED_KEY: &str = "format/tags-indexed-since-ns";
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -100,6 +108,10 @@ pub struct SpanStore {
     events: EventStore,
     kv: StorageView,
     index: Arc<Mutex<OpIndex>>,
+    /// Spans starting at or after this time carry every tag value searches probe for
+    /// (see [`needle`]); spans stored by a version before event attributes were indexed
+    /// may start earlier, so searches reaching back before it are not narrowed by tags.
+    tags_indexed_since_ns: i64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -134,10 +146,29 @@ impl SpanStore {
                 index.entry(svc).or_default().insert((name, kind));
             }
         }
+        let tags_indexed_since_ns = match kv.get(TAGS_INDEXED_KEY).await? {
+            Some(v) => std::str::from_utf8(&v)
+                .ok()
+                .and_then(|t| t.parse().ok())
+                .ok_or_else(|| StoreError::Corrupt(format!("{TAGS_INDEXED_KEY}: {v:?}")))?,
+            None => {
+                // A store that never held a span holds none without these attributes; an
+                // older one may, up to now (plus an hour for clients' clocks running ahead).
+                let since = if index.is_empty() {
+                    i64::MIN
+                } else {
+                    now_ns().saturating_add(3_600_000_000_000)
+                };
+                kv.put(TAGS_INDEXED_KEY, since.to_string().as_bytes())
+                    .await?;
+                since
+            }
+        };
         Ok(Self {
             events,
             kv,
             index: Arc::new(Mutex::new(index)),
+            tags_indexed_since_ns,
         })
     }
 
@@ -256,7 +287,8 @@ impl SpanStore {
     /// The event store failed.
     pub async fn find_trace_ids(&self, q: Search) -> Result<Vec<Vec<u8>>, StoreError> {
         let events = self.events.clone();
-        tokio::task::spawn_blocking(move || find_blocking(&events, &q))
+        let tags_indexed = q.start_ns >= self.tags_indexed_since_ns;
+        tokio::task::spawn_blocking(move || find_blocking(&events, &q, tags_indexed))
             .await
             .map_err(|e| StoreError::Task(e.to_string()))?
     }
@@ -353,11 +385,46 @@ fn record(rs: &ResourceSpans, ss: &otlp::ScopeSpans, span: &Span) -> Record {
             }
         }
     }
+    // What `derived_tag` and `has_tag` also match, so a tag's value is always an attribute
+    // value of the spans that have it (and the store's filters can skip the others).
+    if status == 2 || error_attribute(rs, span) {
+        attrs.push(("otel.status_code".to_owned(), "ERROR".to_owned()));
+    }
+    let mut seen: BTreeSet<(&str, String)> = BTreeSet::new();
+    for e in &span.events {
+        if e.name.len() <= MAX_INDEXED_VALUE && seen.insert(("", e.name.clone())) {
+            attrs.push(("event".to_owned(), e.name.clone()));
+        }
+        for kv in &e.attributes {
+            if let Some(v) = &kv.value {
+                let text = otlp::value_text(v);
+                if text.len() <= MAX_INDEXED_VALUE && seen.insert((&kv.key, text.clone())) {
+                    attrs.push((format!("e.{}", kv.key), text));
+                }
+            }
+        }
+    }
     Record {
         time_ns: start,
         attrs,
         body: otlp::encode_single(rs.resource.as_ref(), &rs.schema_url, ss, span),
     }
+}
+
+/// Whether an attribute (span, resource or event) makes the `error=true` or
+/// `otel.status_code=ERROR` tag match a span whose status is not an error.
+fn error_attribute(rs: &ResourceSpans, span: &Span) -> bool {
+    let hit = |kvs: &[otlp::KeyValue]| {
+        kvs.iter().any(|kv| {
+            kv.value.as_ref().is_some_and(|v| {
+                let t = otlp::value_text(v);
+                (kv.key == "error" && t == "true") || (kv.key == "otel.status_code" && t == "ERROR")
+            })
+        })
+    };
+    hit(&span.attributes)
+        || rs.resource.as_ref().is_some_and(|r| hit(&r.attributes))
+        || span.events.iter().any(|e| hit(&e.attributes))
 }
 
 /// Jaeger's names for span kinds (as `span.kind` tags and `spanKind` fields).
@@ -451,31 +518,44 @@ fn span_matches(s: &StoredSpan, q: &Search) -> bool {
     q.tags.iter().all(|(k, v)| has_tag(s, k, v))
 }
 
-/// A value the record attributes hold whole, so the store's blooms can skip chunks: the
-/// operation name, else the value of a tag that is not derived from span fields.
-fn needle(q: &Search) -> Option<String> {
-    const DERIVED: &[&str] = &[
-        "error",
-        "span.kind",
-        "otel.status_code",
-        "otel.status_description",
-        "otel.scope.name",
-        "otel.scope.version",
-        "event",
-    ];
+/// A value every matching span holds whole as a record attribute value, so the store's
+/// filters can skip the chunks without it: the operation name, else the longest tag value
+/// (span, resource and event attributes, event names and the error status are all record
+/// attributes; see [`record`]). Only the scope's name and version are not: they never
+/// narrow. `tags_indexed` is false for a search reaching back to spans stored before event
+/// attributes were.
+fn needle(q: &Search, tags_indexed: bool) -> Option<String> {
     if let Some(op) = &q.operation
         && op.len() <= MAX_INDEXED_VALUE
     {
         return Some(op.clone());
     }
-    // A tag may be an event attribute, which the record does not index: only a search
-    // whose tags are all span or resource attributes could use one, and we cannot know
-    // that, so tags never narrow the read.
-    let _ = DERIVED;
-    None
+    if !tags_indexed {
+        return None;
+    }
+    q.tags
+        .iter()
+        .filter_map(|(k, v)| match k.as_str() {
+            "error" => (v == "true").then_some("ERROR"),
+            "otel.status_code" => (v == "ERROR").then_some("ERROR"),
+            // `service.name` is the stream's label, not an attribute.
+            "service.name"
+            | "span.kind"
+            | "otel.status_description"
+            | "otel.scope.name"
+            | "otel.scope.version" => None,
+            _ => (v.len() <= MAX_INDEXED_VALUE).then_some(v.as_str()),
+        })
+        .filter(|v| !v.is_empty())
+        .max_by_key(|v| v.len())
+        .map(str::to_owned)
 }
 
-fn find_blocking(events: &EventStore, q: &Search) -> Result<Vec<Vec<u8>>, StoreError> {
+fn find_blocking(
+    events: &EventStore,
+    q: &Search,
+    tags_indexed: bool,
+) -> Result<Vec<Vec<u8>>, StoreError> {
     let query = Query {
         tenant: TENANT.to_owned(),
         from_ns: q.start_ns,
@@ -483,7 +563,7 @@ fn find_blocking(events: &EventStore, q: &Search) -> Result<Vec<Vec<u8>>, StoreE
         matchers: vec![Matcher::eq("service", q.service.clone())],
         direction: Direction::Backward,
         limit: MAX_SCANNED,
-        needle: needle(q),
+        needle: needle(q, tags_indexed),
         contains: None,
     };
     let limit = if q.limit == 0 { 20 } else { q.limit };
@@ -580,6 +660,73 @@ mod tests {
             .unwrap()
     }
 
+    #[test]
+    fn the_needle_is_the_operation_else_the_longest_probed_tag_value() {
+        let mut q = Search::default();
+        q.tags.insert("error".into(), "true".into());
+        q.tags.insert("http.route".into(), "/checkout/{id}".into());
+        assert_eq!(needle(&q, true).as_deref(), Some("/checkout/{id}"));
+        assert_eq!(needle(&q, false), None, "not before tags were indexed");
+        q.tags.remove("http.route");
+        assert_eq!(needle(&q, true).as_deref(), Some("ERROR"));
+        q.tags.insert("span.kind".into(), "server-and-more".into());
+        q.tags.insert("error".into(), "false".into());
+        assert_eq!(needle(&q, true), None);
+        q.operation = Some("GET /".into());
+        assert_eq!(needle(&q, false).as_deref(), Some("GET /"));
+    }
+
+    #[test]
+    fn an_error_attribute_marks_the_span_for_the_error_tag() {
+        let req = request("shop", vec![span(1, 1, 0, "GET /", 1_000, 1)]);
+        let rs = &req.resource_spans[0];
+        let mut sp = rs.scope_spans[0].spans[0].clone();
+        let marked = |sp: &Span| {
+            record(rs, &rs.scope_spans[0], sp)
+                .attrs
+                .iter()
+                .any(|(k, v)| k == "otel.status_code" && v == "ERROR")
+        };
+        assert!(!marked(&sp));
+        sp.attributes.push(KeyValue {
+            key: "error".into(),
+            value: Some(AnyValue {
+                value: Some(AnyValueKind::BoolValue(true)),
+            }),
+            ..KeyValue::default()
+        });
+        assert!(marked(&sp));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_from_before_tag_indexing_is_not_narrowed_by_tags_for_old_spans() {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = opshelf_core::Context::for_tests_named("traces")
+            .await
+            .storage;
+        // An older version's store: an operation index, no marker.
+        kv.put(&op_key("shop", 2, "GET /"), b"").await.unwrap();
+        let st = SpanStore::open(
+            dir.path(),
+            opshelf_eventstore::Config::default(),
+            kv.clone(),
+        )
+        .await
+        .unwrap();
+        assert!(st.tags_indexed_since_ns > now_ns());
+        let es = st.events().clone();
+        tokio::task::spawn_blocking(move || es.close())
+            .await
+            .unwrap()
+            .unwrap();
+        let since = st.tags_indexed_since_ns;
+        drop(st);
+        let again = SpanStore::open(dir.path(), opshelf_eventstore::Config::default(), kv)
+            .await
+            .unwrap();
+        assert_eq!(again.tags_indexed_since_ns, since, "kept across restarts");
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn spans_are_found_by_trace_and_by_search() {
         let dir = tempfile::tempdir().unwrap();
@@ -590,6 +737,11 @@ mod tests {
             message: "declined".into(),
         });
         err.attributes.push(kv("http.route", "/pay"));
+        err.events.push(otlp::Event {
+            name: "exception".into(),
+            attributes: vec![kv("exception.type", "CardDeclined")],
+            ..otlp::Event::default()
+        });
         st.append(&request(
             "shop",
             vec![
@@ -627,6 +779,24 @@ mod tests {
         q.tags.insert("http.route".into(), "/pay".into());
         q.tags.insert("host.name".into(), "h1".into());
         assert_eq!(st.find_trace_ids(q).await.unwrap(), [vec![1; 16]]);
+        // Event attributes and names, and error spans, narrow the read and are found.
+        for (k, v) in [
+            ("exception.type", "CardDeclined"),
+            ("event", "exception"),
+            ("otel.status_code", "ERROR"),
+        ] {
+            let mut q = all.clone();
+            q.tags.insert(k.into(), v.into());
+            assert!(needle(&q, true).is_some(), "{k}");
+            assert_eq!(st.find_trace_ids(q).await.unwrap(), [vec![1; 16]], "{k}");
+        }
+        let mut q = all.clone();
+        q.tags.insert("service.name".into(), "shop".into());
+        assert_eq!(needle(&q, true), None);
+        assert_eq!(st.find_trace_ids(q).await.unwrap().len(), 2);
+        let mut q = all.clone();
+        q.tags.insert("exception.type".into(), "Other".into());
+        assert!(st.find_trace_ids(q).await.unwrap().is_empty());
         let mut q = all.clone();
         q.min_duration_ns = Some(60_000_000);
         assert_eq!(st.find_trace_ids(q).await.unwrap(), [vec![1; 16]]);
@@ -657,6 +827,11 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(again.services(), ["db", "shop"]);
+        assert_eq!(
+            again.tags_indexed_since_ns,
+            i64::MIN,
+            "a new store indexes tags from the start"
+        );
         assert_eq!(
             again
                 .trace(&[1; 16], i64::MIN, i64::MAX)

@@ -283,6 +283,16 @@ async fn kill_9_during_ingest_loses_no_acknowledged_span() {
     let url = format!("{}/v1/traces", srv.url("traces-otlp-http"));
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     let stop = Instant::now() + Duration::from_millis(1500);
+    // Spans of the last minute: older ones would be retention's to delete (7 days by
+    // default) at its first pass, while the test reads them back.
+    let t0 = u64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    )
+    .unwrap()
+        - 60_000_000_000;
     let mut writers = Vec::new();
     for w in 0..4u32 {
         let (url, acked) = (url.clone(), Arc::clone(&acked));
@@ -294,7 +304,7 @@ async fn kill_9_during_ingest_loses_no_acknowledged_span() {
                 }
                 let tid = format!("{:08x}{:08x}0000000000000001", w + 1, i + 1);
                 let spans: Vec<String> = (1..=20)
-                    .map(|s| format!(r#"{{"traceId":"{tid}","spanId":"00000000000000{s:02x}","name":"op","kind":2,"startTimeUnixNano":"{}","endTimeUnixNano":"{}"}}"#, 1_767_225_600_000_000_000u64 + u64::from(i), 1_767_225_600_001_000_000u64 + u64::from(i)))
+                    .map(|s| format!(r#"{{"traceId":"{tid}","spanId":"00000000000000{s:02x}","name":"op","kind":2,"startTimeUnixNano":"{}","endTimeUnixNano":"{}"}}"#, t0 + u64::from(i), t0 + 1_000_000 + u64::from(i)))
                     .collect();
                 let body = format!(r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"service.name","value":{{"stringValue":"crash"}}}}]}},"scopeSpans":[{{"spans":[{}]}}]}}]}}"#, spans.join(","));
                 match client.post(&url).header("content-type", "application/json").body(body).send().await {
