@@ -185,6 +185,29 @@ impl Table {
 pub struct Block {
     pub meta: BlockMeta,
     pub(crate) src: Arc<dyn BlockSource>,
+    /// The chunk table, read and checked on first use and kept: every query that reaches the
+    /// block needs it (a few bytes per chunk), and reading it again per query was most of a
+    /// trace-by-id lookup.
+    table: std::sync::OnceLock<Arc<Table>>,
+}
+
+impl Block {
+    pub(crate) fn new(meta: BlockMeta, src: Arc<dyn BlockSource>) -> Self {
+        Block {
+            meta,
+            src,
+            table: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The chunk table (cached after the first successful read).
+    pub(crate) fn table(&self) -> Result<Arc<Table>> {
+        if let Some(t) = self.table.get() {
+            return Ok(t.clone());
+        }
+        let t = Arc::new(read_table(&self.meta, self.src.as_ref())?);
+        Ok(self.table.get_or_init(|| t).clone())
+    }
 }
 
 fn read_at(src: &dyn BlockSource, off: u64, len: usize) -> Result<Vec<u8>> {

@@ -204,26 +204,49 @@ impl NeedleProbe {
 }
 
 /// `needle` occurs in `hay` (a plain substring).
-pub(crate) fn contains(hay: &[u8], needle: &[u8]) -> bool {
-    memchr::memmem::find(hay, needle).is_some()
+/// A needle's matcher, built once per query: building a `memmem` searcher costs more than
+/// running it over one short record, so it must not be rebuilt per record.
+pub(crate) struct Matcher {
+    finder: memchr::memmem::Finder<'static>,
+    len: usize,
+    starts_tok: bool,
+    ends_tok: bool,
 }
 
-/// `needle` occurs in `hay` delimited by token boundaries.
-pub(crate) fn contains_delimited(hay: &[u8], needle: &[u8]) -> bool {
-    if needle.is_empty() {
-        return true;
-    }
-    let starts_tok = is_token_byte(needle[0]);
-    let ends_tok = is_token_byte(needle[needle.len() - 1]);
-    for pos in memchr::memmem::find_iter(hay, needle) {
-        let left_ok = !starts_tok || pos == 0 || !is_token_byte(hay[pos - 1]);
-        let end = pos + needle.len();
-        let right_ok = !ends_tok || end == hay.len() || !is_token_byte(hay[end]);
-        if left_ok && right_ok {
-            return true;
+impl Matcher {
+    pub(crate) fn new(needle: &[u8]) -> Self {
+        Matcher {
+            finder: memchr::memmem::Finder::new(needle).into_owned(),
+            len: needle.len(),
+            starts_tok: needle.first().is_some_and(|&c| is_token_byte(c)),
+            ends_tok: needle.last().is_some_and(|&c| is_token_byte(c)),
         }
     }
-    false
+
+    pub(crate) fn needle(&self) -> &[u8] {
+        self.finder.needle()
+    }
+
+    /// The needle occurs in `hay` as a plain substring.
+    pub(crate) fn contains(&self, hay: &[u8]) -> bool {
+        self.finder.find(hay).is_some()
+    }
+
+    /// The needle occurs in `hay` delimited by token boundaries.
+    pub(crate) fn contains_delimited(&self, hay: &[u8]) -> bool {
+        if self.len == 0 {
+            return true;
+        }
+        for pos in self.finder.find_iter(hay) {
+            let left_ok = !self.starts_tok || pos == 0 || !is_token_byte(hay[pos - 1]);
+            let end = pos + self.len;
+            let right_ok = !self.ends_tok || end == hay.len() || !is_token_byte(hay[end]);
+            if left_ok && right_ok {
+                return true;
+            }
+        }
+        false
+    }
 }
 
 #[cfg(test)]
@@ -316,9 +339,13 @@ mod tests {
 
     #[test]
     fn delimited_match() {
-        assert!(contains_delimited(b"id=abc123 x", b"abc123"));
-        assert!(!contains_delimited(b"id=xabc123 x", b"abc123"));
-        assert!(contains_delimited(b"xabc123 abc123", b"abc123"));
-        assert!(contains_delimited(b"to a.b@x.com.", b"a.b@x.com"));
+        let d = |hay: &[u8], needle: &[u8]| Matcher::new(needle).contains_delimited(hay);
+        assert!(d(b"id=abc123 x", b"abc123"));
+        assert!(!d(b"id=xabc123 x", b"abc123"));
+        assert!(d(b"xabc123 abc123", b"abc123"));
+        assert!(d(b"to a.b@x.com.", b"a.b@x.com"));
+        assert!(d(b"anything", b""));
+        assert!(Matcher::new(b"c12").contains(b"xabc123"));
+        assert!(!Matcher::new(b"c13").contains(b"xabc123"));
     }
 }

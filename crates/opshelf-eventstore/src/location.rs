@@ -93,7 +93,7 @@ impl BlockStore for LocalDir {
             };
             let src = self.open(id)?;
             match block::read_meta(src.as_ref()) {
-                Ok(meta) if meta.id == id => out.push(Block { meta, src }),
+                Ok(meta) if meta.id == id => out.push(Block::new(meta, src)),
                 Ok(_) | Err(Error::Corrupt { .. }) => {
                     let aside = e.path().with_extension("corrupt");
                     tracing::warn!(path = %e.path().display(), "event store: unreadable block set aside");

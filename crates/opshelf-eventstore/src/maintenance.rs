@@ -138,7 +138,7 @@ fn build_blocks(inner: &Inner, head: &Head) -> Result<Vec<Block>> {
             }
             let meta = b.finish()?;
             let src = inner.store.open(id)?;
-            out.push(Block { meta, src });
+            out.push(Block::new(meta, src));
         }
     }
     Ok(out)
@@ -225,7 +225,7 @@ fn compact_once(inner: &Inner) -> Result<bool> {
     {
         let mut st = inner.state.write().unwrap_or_else(PoisonError::into_inner);
         st.blocks.retain(|b| !ids.contains(&b.meta.id));
-        st.blocks.push(Arc::new(Block { meta, src }));
+        st.blocks.push(Arc::new(Block::new(meta, src)));
         st.blocks.sort_by_key(|b| b.meta.min_t);
     }
     for id in ids {

@@ -77,6 +77,9 @@ impl Ord for Entry {
 pub struct QueryIter {
     q: Query,
     probes: Vec<NeedleProbe>,
+    /// `q.needle` and `q.contains`, compiled once.
+    needle: Option<bloom::Matcher>,
+    contains: Option<bloom::Matcher>,
     heap: BinaryHeap<Entry>,
     seq: u64,
     emitted: usize,
@@ -115,9 +118,19 @@ impl QueryIter {
                 .map(NeedleProbe::substring)
                 .filter(|p| !p.is_empty()),
         );
+        let needle = q
+            .needle
+            .as_deref()
+            .map(|n| bloom::Matcher::new(n.as_bytes()));
+        let contains = q
+            .contains
+            .as_deref()
+            .map(|n| bloom::Matcher::new(n.as_bytes()));
         let mut it = QueryIter {
             q,
             probes,
+            needle,
+            contains,
             heap: BinaryHeap::new(),
             seq: 0,
             emitted: 0,
@@ -174,21 +187,19 @@ impl QueryIter {
         if !self.in_range(rec.time_ns) {
             return Ok(false);
         }
-        if let Some(needle) = self.q.needle.as_deref() {
+        if let Some(m) = &self.needle {
             let mut hit = false;
             rec.for_each_text(|text, is_attr| {
-                hit = hit
-                    || (is_attr && text == needle.as_bytes())
-                    || bloom::contains_delimited(text, needle.as_bytes());
+                hit = hit || (is_attr && text == m.needle()) || m.contains_delimited(text);
             })?;
             if !hit {
                 return Ok(false);
             }
         }
-        if let Some(needle) = self.q.contains.as_deref() {
+        if let Some(m) = &self.contains {
             let mut hit = false;
             rec.for_each_text(|text, _| {
-                hit = hit || bloom::contains(text, needle.as_bytes());
+                hit = hit || m.contains(text);
             })?;
             if !hit {
                 return Ok(false);
@@ -201,11 +212,7 @@ impl QueryIter {
     fn open(&mut self, s: Source) -> Result<()> {
         match s {
             Source::Block(b) => {
-                let table_len = b.meta.table_len as usize;
-                self.charge(table_len)?;
-                let table = block::read_table(&b.meta, b.src.as_ref());
-                self.uncharge(table_len);
-                let table = table?;
+                let table = b.table()?;
                 let mut pass: Option<Vec<bool>> = None;
                 for p in &self.probes {
                     let now = table.chunks_passing(b.src.as_ref(), p)?;
