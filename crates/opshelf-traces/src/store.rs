@@ -281,6 +281,31 @@ impl SpanStore {
         .map_err(|e| StoreError::Task(e.to_string()))?
     }
 
+    /// The traces `ids` (each as [`trace`](Self::trace) gives it), read concurrently: a
+    /// search answers with up to its limit of whole traces.
+    ///
+    /// # Errors
+    /// The event store failed.
+    pub async fn traces(
+        &self,
+        ids: &[impl AsRef<[u8]>],
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<Vec<Vec<StoredSpan>>, StoreError> {
+        let reads: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (st, id) = (self.clone(), id.as_ref().to_vec());
+                tokio::spawn(async move { st.trace(&id, from_ns, to_ns).await })
+            })
+            .collect();
+        let mut out = Vec::with_capacity(reads.len());
+        for r in reads {
+            out.push(r.await.map_err(|e| StoreError::Task(e.to_string()))??);
+        }
+        Ok(out)
+    }
+
     /// Trace ids of the newest traces with a span matching `q`, newest first.
     ///
     /// # Errors

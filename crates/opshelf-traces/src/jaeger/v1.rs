@@ -253,19 +253,24 @@ pub async fn search(State(app): State<App>, Query(p): Params) -> Response {
             Ok(f) => f,
             Err(e) => return internal(&e),
         };
-        for id in found {
-            match app.store.trace(&id, i64::MIN, i64::MAX).await {
-                Ok(spans) if !spans.is_empty() => traces.push(model::trace(&spans)),
-                Ok(_) => {}
-                Err(e) => return internal(&e),
-            }
+        match app.store.traces(&found, i64::MIN, i64::MAX).await {
+            Ok(all) => traces.extend(
+                all.iter()
+                    .filter(|s| !s.is_empty())
+                    .map(|s| model::trace(s)),
+            ),
+            Err(e) => return internal(&e),
         }
     } else {
-        for id in ids {
-            match app.store.trace(&id, q.start_ns, q.end_ns).await {
-                Ok(spans) if !spans.is_empty() => traces.push(model::trace(&spans)),
-                Ok(_) => errors.push(json!({"code": 404, "msg": "trace not found", "traceID": model::trace_id_hex(&id)})),
-                Err(e) => return internal(&e),
+        let all = match app.store.traces(&ids, q.start_ns, q.end_ns).await {
+            Ok(all) => all,
+            Err(e) => return internal(&e),
+        };
+        for (id, spans) in ids.iter().zip(&all) {
+            if spans.is_empty() {
+                errors.push(json!({"code": 404, "msg": "trace not found", "traceID": model::trace_id_hex(id)}));
+            } else {
+                traces.push(model::trace(spans));
             }
         }
     }

@@ -184,13 +184,11 @@ pub async fn search(State(app): State<App>, Query(p): Params) -> Response {
         Ok(ids) => ids,
         Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     };
-    let mut all = Vec::new();
-    for id in ids {
-        match app.store.trace(&id, i64::MIN, i64::MAX).await {
-            Ok(spans) => all.extend(group(&spans)),
-            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
-        }
-    }
+    let traces = match app.store.traces(&ids, i64::MIN, i64::MAX).await {
+        Ok(t) => t,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    };
+    let all: Vec<_> = traces.iter().flat_map(|spans| group(spans)).collect();
     if all.is_empty() {
         return not_found();
     }
