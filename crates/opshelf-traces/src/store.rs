@@ -292,16 +292,20 @@ impl SpanStore {
         from_ns: i64,
         to_ns: i64,
     ) -> Result<Vec<Vec<StoredSpan>>, StoreError> {
-        let reads: Vec<_> = ids
-            .iter()
-            .map(|id| {
-                let (st, id) = (self.clone(), id.as_ref().to_vec());
-                tokio::spawn(async move { st.trace(&id, from_ns, to_ns).await })
-            })
-            .collect();
-        let mut out = Vec::with_capacity(reads.len());
-        for r in reads {
-            out.push(r.await.map_err(|e| StoreError::Task(e.to_string()))??);
+        // A few at a time: every read holds its chunks against the store's query memory.
+        const AT_ONCE: usize = 4;
+        let mut out = Vec::with_capacity(ids.len());
+        for part in ids.chunks(AT_ONCE) {
+            let reads: Vec<_> = part
+                .iter()
+                .map(|id| {
+                    let (st, id) = (self.clone(), id.as_ref().to_vec());
+                    tokio::spawn(async move { st.trace(&id, from_ns, to_ns).await })
+                })
+                .collect();
+            for r in reads {
+                out.push(r.await.map_err(|e| StoreError::Task(e.to_string()))??);
+            }
         }
         Ok(out)
     }
