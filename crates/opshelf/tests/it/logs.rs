@@ -1,6 +1,7 @@
 //! The logs capability end to end: protobuf+snappy pushes survive `kill -9` once
 //! acknowledged (204), `tail` delivers a pushed line within a second, and the file tailer
-//! reads every line exactly once through appends, both rotations and a `kill -9` restart.
+//! reads every line exactly once through appends, both rotations and a `kill -9` restart,
+//! and reads Docker's json-file logs with the container's name.
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -250,4 +251,109 @@ async fn tailing_survives_both_rotations_and_kill_9_with_every_line_once() {
     let want: Vec<String> = (0..750).map(|i| format!("tailed {i:05}")).collect();
     assert_eq!(got.len(), want.len(), "lost or repeated lines");
     assert_eq!(got, want);
+}
+
+/// Lines of `query` in the last hour as (time, stream label, line), oldest first.
+async fn read_query(url: &str, query: &str) -> Vec<(i64, String, String)> {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(format!("{url}/loki/api/v1/query_range"))
+        .query(&[
+            ("query", query.to_owned()),
+            ("start", (now_ns() - 3_600_000_000_000).to_string()),
+            ("end", (now_ns() + 60_000_000_000).to_string()),
+            ("limit", "1000".into()),
+            ("direction", "forward".into()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    for s in v["data"]["result"].as_array().unwrap() {
+        let stream = s["stream"]["stream"].as_str().unwrap_or("").to_owned();
+        for e in s["values"].as_array().unwrap() {
+            out.push((
+                e[0].as_str().unwrap().parse().unwrap(),
+                stream.clone(),
+                e[1].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn docker_json_file_logs_get_the_container_name_and_their_own_times() {
+    // A Docker data root as the daemon lays it out: one directory per container with its
+    // `config.v2.json` and `<id>-json.log`.
+    let root = tempfile::tempdir().unwrap();
+    let t0 = now_ns() - 60_000_000_000;
+    let rfc3339 = |ns: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let container = |id: &str, name: &str, lines: &[(&str, &str, i64)]| {
+        let dir = root.path().join(id);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("config.v2.json"),
+            serde_json::json!({"ID": id, "Name": format!("/{name}"), "Config": {"Image": "x"}})
+                .to_string(),
+        )
+        .unwrap();
+        let mut f = std::fs::File::create(dir.join(format!("{id}-json.log"))).unwrap();
+        for (log, stream, ns) in lines {
+            let entry = serde_json::json!({"log": log, "stream": stream, "time": rfc3339(*ns)});
+            writeln!(f, "{entry}").unwrap();
+        }
+    };
+    container(
+        "aaaa1111",
+        "workshelf-backend",
+        &[
+            ("GET /api/shelves 200\n", "stdout", t0),
+            // Docker splits lines over 16 KiB into partial entries with no trailing newline.
+            ("Traceback: part one, ", "stderr", t0 + 1_000),
+            ("part two\n", "stderr", t0 + 2_000),
+            ("POST /api/books 201\r\n", "stdout", t0 + 3_000),
+        ],
+    );
+    container(
+        "bbbb2222",
+        "workshelf-frontend",
+        &[("GET / 200\n", "stdout", t0 + 5_000)],
+    );
+    let config = format!(
+        "[logs]\nenabled = true\n[logs.tail]\nenabled = true\npoll_interval_ms = 50\n[[logs.tail.targets]]\npaths = [\"{}/*/*-json.log\"]\ndocker = true\nlabels = {{ job = \"docker\" }}\n",
+        root.path().display()
+    );
+    let srv = Server::start(&config).await;
+    let url = srv.url("logs");
+    let query = r#"{container="workshelf-backend"}"#;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut got = read_query(&url, query).await;
+    while got.len() < 3 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        got = read_query(&url, query).await;
+    }
+    assert_eq!(
+        got,
+        [
+            (t0, "stdout".into(), "GET /api/shelves 200".into()),
+            // A joined line carries the time of its last part (when it was complete).
+            (
+                t0 + 2_000,
+                "stderr".into(),
+                "Traceback: part one, part two".into()
+            ),
+            (t0 + 3_000, "stdout".into(), "POST /api/books 201".into()),
+        ]
+    );
+    let front = read_query(&url, r#"{job="docker", container="workshelf-frontend"}"#).await;
+    assert_eq!(front, [(t0 + 5_000, "stdout".into(), "GET / 200".into())]);
 }
