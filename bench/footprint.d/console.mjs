@@ -7,7 +7,7 @@ const puppeteer = require('puppeteer-core');
 
 const { CONSOLE_URL, ADMIN_PASSWORD, WORK } = process.env;
 const runs = Number(process.env.RUNS || 5);
-const pages = ['overview', 'flags', 'waf', 'secrets', 'scans', 'activity', 'users'];
+const pages = ['overview', 'flags', 'waf', 'secrets', 'scans', 'traces', 'logs', 'activity', 'users'];
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)]; };
 const results = Object.fromEntries(pages.map((p) => [p, { ms: [], bytes: [] }]));
 
