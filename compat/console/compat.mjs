@@ -383,6 +383,8 @@ async function findLog(suffix) {
   await clickText('button', 'Run query');
   await page.waitForFunction((m) => (document.querySelector('#log-lines')?.innerText || '').includes(m), { timeout: 5000 }, LOG_MARKER);
   await page.waitForSelector('.chart-box canvas', { timeout: 5000 });
+  await page.waitForFunction(() => (document.querySelector('.chart-box')?.getAttribute('aria-label') || '').includes(': 1 line over the range'), { timeout: 5000 })
+    .catch(async () => { throw new Error(`log volume: ${await page.$eval('.chart-box', (e) => e.getAttribute('aria-label'))}`); });
   { const o = await noOverflow(`logs${suffix}`); assert(!o, o); }
   await shot(`12-logs${suffix}`);
   await axe(`logs${suffix}`);

@@ -57,8 +57,10 @@ function Labels({ range, onPick }) {
 }
 
 // Loki answers only the steps that have lines: every step of the range, zero where empty.
+// Its points fall at start + k * step (start not aligned), so each goes to the bucket its time
+// floors to: rounding sent the newest point, at `end`, one bucket past the last one drawn.
 export function buckets(points, range, step, nowMs = Date.now()) {
-  const by = new Map(points.map(([t, v]) => [Math.round(Number(t) / step), Number(v)]));
+  const by = new Map(points.map(([t, v]) => [Math.floor(Number(t) / step), Number(v)]));
   const end = Math.floor(nowMs / 1000 / step);
   const times = [];
   const values = [];
@@ -83,9 +85,11 @@ function Volume({ q, range }) {
     const { times, values } = buckets(points, range, step);
     const total = values.reduce((n, v) => n + v, 0);
     return html`<${Chart} title=${`Log volume (lines per ${step} s)`} times=${times} series=${[{ label: 'lines', values }]}
-      summary=${`${total} lines over the range`} />`;
+      summary=${`${plural(total, 'line')} over the range`} />`;
   }}<//>`;
 }
+
+function plural(n, word) { return `${n} ${word}${n === 1 ? '' : 's'}`; }
 
 function labelText(stream) {
   return Object.entries(stream).map(([k, v]) => `${k}="${v}"`).join(', ');
@@ -96,7 +100,7 @@ function Streams({ result }) {
   for (const s of result) for (const [ts, line] of s.values) lines.push({ ts, line, labels: s.stream });
   lines.sort((a, b) => (BigInt(b.ts) > BigInt(a.ts) ? 1 : BigInt(b.ts) < BigInt(a.ts) ? -1 : 0));
   if (!lines.length) return html`<${Empty}>No log line matches in this range.<//>`;
-  return html`<p class="muted">${lines.length} lines from ${result.length} streams, newest first.</p>
+  return html`<p class="muted">${plural(lines.length, 'line')} from ${plural(result.length, 'stream')}, newest first.</p>
     <ol class="log-lines" id="log-lines">${lines.map((l) => html`<li>
       <div class="log-meta"><time datetime=${new Date(Number(BigInt(l.ts) / 1000000n)).toISOString()}>${new Date(Number(BigInt(l.ts) / 1000000n)).toLocaleString()}</time>
         <code class="log-labels">${labelText(l.labels)}</code></div>
