@@ -31,6 +31,32 @@ fn batch(app: &str, from: usize, n: usize, t0: i64) -> Vec<u8> {
     }])
 }
 
+/// A forward `query_range` answer.
+async fn query_range(
+    client: &reqwest::Client,
+    url: &str,
+    query: &str,
+    start: i64,
+    end: i64,
+    limit: usize,
+) -> serde_json::Value {
+    client
+        .get(format!("{url}/loki/api/v1/query_range"))
+        .query(&[
+            ("query", query.to_owned()),
+            ("start", start.to_string()),
+            ("end", end.to_string()),
+            ("limit", limit.to_string()),
+            ("direction", "forward".into()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// Every line of `{app=...}` in the last hour, oldest first (paged: 5000 per query).
 async fn read_all(url: &str, app: &str) -> Vec<String> {
     let client = reqwest::Client::new();
@@ -38,21 +64,15 @@ async fn read_all(url: &str, app: &str) -> Vec<String> {
     let mut start = now_ns() - 3_600_000_000_000;
     let end = now_ns() + 60_000_000_000;
     loop {
-        let v: serde_json::Value = client
-            .get(format!("{url}/loki/api/v1/query_range"))
-            .query(&[
-                ("query", format!("{{app=\"{app}\"}}")),
-                ("start", start.to_string()),
-                ("end", end.to_string()),
-                ("limit", "5000".into()),
-                ("direction", "forward".into()),
-            ])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let v = query_range(
+            &client,
+            url,
+            &format!("{{app=\"{app}\"}}"),
+            start,
+            end,
+            5000,
+        )
+        .await;
         let mut page: Vec<(i64, String)> = Vec::new();
         for s in v["data"]["result"].as_array().unwrap() {
             for e in s["values"].as_array().unwrap() {
@@ -255,21 +275,8 @@ async fn tailing_survives_both_rotations_and_kill_9_with_every_line_once() {
 
 /// Lines of `query` in the last hour as (time, stream label, line), oldest first.
 async fn read_query(url: &str, query: &str) -> Vec<(i64, String, String)> {
-    let v: serde_json::Value = reqwest::Client::new()
-        .get(format!("{url}/loki/api/v1/query_range"))
-        .query(&[
-            ("query", query.to_owned()),
-            ("start", (now_ns() - 3_600_000_000_000).to_string()),
-            ("end", (now_ns() + 60_000_000_000).to_string()),
-            ("limit", "1000".into()),
-            ("direction", "forward".into()),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (start, end) = (now_ns() - 3_600_000_000_000, now_ns() + 60_000_000_000);
+    let v = query_range(&reqwest::Client::new(), url, query, start, end, 1000).await;
     let mut out = Vec::new();
     for s in v["data"]["result"].as_array().unwrap() {
         let stream = s["stream"]["stream"].as_str().unwrap_or("").to_owned();
