@@ -208,6 +208,15 @@ impl QueryIter {
         Ok(true)
     }
 
+    /// Could a chunk's encoded records (head or decompressed) hold a hit? Attribute values
+    /// and bodies are stored verbatim, so a record can match the needle or the substring
+    /// only if the whole chunk contains its bytes: a chunk without them is skipped without
+    /// decoding a record (most of a trace lookup's head chunks, a bloom false positive).
+    fn may_hold(&self, raw: &[u8]) -> bool {
+        self.needle.as_ref().is_none_or(|m| m.contains(raw))
+            && self.contains.as_ref().is_none_or(|m| m.contains(raw))
+    }
+
     /// Opens a pending source: a block into its chunks, a chunk into a cursor.
     fn open(&mut self, s: Source) -> Result<()> {
         match s {
@@ -271,12 +280,20 @@ impl QueryIter {
                         return Err(e);
                     }
                 };
-                let records = self.decode(block::chunk_records(&raw), false);
+                let records = if self.may_hold(&raw) {
+                    self.decode(block::chunk_records(&raw), false)
+                } else {
+                    Ok(Vec::new())
+                };
                 drop(raw);
                 self.uncharge(raw_cost);
                 self.make_cursor(labels, records?)?;
             }
             Source::Head { labels, chunk } => {
+                // head chunks have no filter: one memmem over the chunk instead
+                if !self.may_hold(&chunk.data) {
+                    return Ok(());
+                }
                 let records = self.decode(codec::read_records(&chunk.data), true)?;
                 self.make_cursor(labels, records)?;
             }
