@@ -79,6 +79,9 @@ impl BlockSource for Vec<u8> {
 pub trait BlockWrite: Send {
     fn append(&mut self, bytes: &[u8]) -> Result<()>;
     fn commit(self: Box<Self>) -> Result<()>;
+    /// Gives the block up (a purge that left it empty or unchanged): nothing becomes visible,
+    /// and what was appended should go. The default leaves it to the next `load` to clean.
+    fn abort(self: Box<Self>) {}
 }
 
 /// A stream inside a block.
@@ -616,4 +619,4 @@ mod builder;
 #[cfg(test)]
 mod tests;
 
-pub(crate) use builder::BlockBuilder;
+pub(crate) use builder::{BlockBuilder, Cut};

@@ -1,5 +1,6 @@
 //! Writing blocks: `BlockBuilder` takes records stream by stream (a flush) or copies chunks
-//! and filters of other blocks verbatim (compaction). The layout it writes is in `block.rs`.
+//! and filters of other blocks verbatim (compaction), or copies a block without the records
+//! a purge drops (`builder/rewrite.rs`). The layout it writes is in `block.rs`.
 //!
 //! Invariants: a chunk holds one stream's records in time order; every chunk gets its own
 //! filter, and a group filter covers only chunks whose tokens it was built from; nothing is
@@ -16,6 +17,10 @@ use crate::codec::{self, RecordRef};
 use crate::error::{Error, Result, corrupt};
 use crate::model::Labels;
 
+mod rewrite;
+
+pub(crate) use rewrite::Cut;
+
 /// Writes a block as its records come, stream by stream, each stream in time order.
 pub(crate) struct BlockBuilder {
     w: Box<dyn BlockWrite>,
@@ -27,6 +32,8 @@ pub(crate) struct BlockBuilder {
     bloom_bits: u32,
     group_bits: u32,
     groups: Vec<GroupBloom>,
+    /// the stream new records go to (an index into `meta.streams`)
+    cur_stream: u32,
     /// distinct tokens of every chunk since `group_start` (for the group filter)
     group_hashes: Vec<u64>,
     group_start: u32,
@@ -76,6 +83,7 @@ impl BlockBuilder {
             bloom_bits: cfg.bloom_bits_per_token,
             group_bits: (cfg.bloom_bits_per_token / 2).max(4),
             groups: Vec::new(),
+            cur_stream: 0,
             group_hashes: Vec::new(),
             group_start: 0,
             raw: Vec::with_capacity(cfg.chunk_target_bytes + 4096),
@@ -96,6 +104,7 @@ impl BlockBuilder {
             max_t: i64::MIN,
             records: 0,
         });
+        self.cur_stream = (self.meta.streams.len() - 1) as u32;
         Ok(())
     }
 
@@ -107,13 +116,7 @@ impl BlockBuilder {
         codec::put_ivarint(&mut self.raw, rec.time_ns.wrapping_sub(self.prev_t));
         self.raw.extend_from_slice(rec.rest);
         self.prev_t = rec.time_ns;
-        let hashes = &mut self.hashes;
-        rec.for_each_text(|text, is_attr| {
-            bloom::for_each_token(text, |h| hashes.push(h));
-            if is_attr {
-                hashes.push(bloom::value_hash(text));
-            }
-        })?;
+        record_hashes(rec, &mut self.hashes)?;
         self.cmin = self.cmin.min(rec.time_ns);
         self.cmax = self.cmax.max(rec.time_ns);
         self.ccount += 1;
@@ -134,7 +137,7 @@ impl BlockBuilder {
         let (bloom, nblocks) = bloom::build(&mut self.hashes, self.bloom_bits);
         self.group_hashes.extend_from_slice(&self.hashes);
         let c = ChunkMeta {
-            stream: (self.meta.streams.len() - 1) as u32,
+            stream: self.cur_stream,
             min_t: self.cmin,
             max_t: self.cmax,
             records: self.ccount,
@@ -214,38 +217,54 @@ impl BlockBuilder {
         self.end_group()?;
         let base = self.chunks.len() as u32;
         for c in &table.chunks {
-            let bytes = read_at(src, c.offset, (c.end() - c.offset) as usize)?;
-            if crc32fast::hash(&bytes[..c.len as usize]) != c.crc {
-                return Err(corrupt("chunk CRC"));
-            }
-            self.w.append(&bytes)?;
-            let mut n = *c;
-            n.stream = *stream_map
+            let stream = *stream_map
                 .get(c.stream as usize)
                 .ok_or(corrupt("chunk stream index"))?;
-            n.offset = self.pos;
-            self.pos = n.end();
-            self.add_chunk(n);
+            self.copy_chunk(src, c, stream)?;
         }
         for g in &table.groups {
-            let bytes = read_at(src, g.offset, g.blocks as usize * BLOOM_BLOCK)?;
-            self.w.append(&bytes)?;
-            self.groups.push(GroupBloom {
-                first: base + g.first,
-                end: base + g.end,
-                offset: self.pos,
-                blocks: g.blocks,
-                grams: g.grams,
-            });
-            self.pos += bytes.len() as u64;
+            self.copy_group(src, g, base + g.first)?;
         }
         self.group_start = self.chunks.len() as u32;
         Ok(())
     }
 
-    /// Writes table, summary and footer, commits; returns the block's summary.
+    /// Copies one chunk and its filter byte for byte (checking its CRC) into `stream`. No
+    /// chunk may be open.
+    fn copy_chunk(&mut self, src: &dyn BlockSource, c: &ChunkMeta, stream: u32) -> Result<()> {
+        let bytes = read_at(src, c.offset, (c.end() - c.offset) as usize)?;
+        if crc32fast::hash(&bytes[..c.len as usize]) != c.crc {
+            return Err(corrupt("chunk CRC"));
+        }
+        self.w.append(&bytes)?;
+        let mut n = *c;
+        n.stream = stream;
+        n.offset = self.pos;
+        self.pos = n.end();
+        self.add_chunk(n);
+        Ok(())
+    }
+
+    /// Copies a group filter byte for byte, for the copied chunks from output index `first`.
+    fn copy_group(&mut self, src: &dyn BlockSource, g: &GroupBloom, first: u32) -> Result<()> {
+        let bytes = read_at(src, g.offset, g.blocks as usize * BLOOM_BLOCK)?;
+        self.w.append(&bytes)?;
+        self.groups.push(GroupBloom {
+            first,
+            end: first + (g.end - g.first),
+            offset: self.pos,
+            blocks: g.blocks,
+            grams: g.grams,
+        });
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    /// Writes table, summary and footer, commits; returns the block's summary. Streams that
+    /// got no record (a purge emptied them) are left out of the summary.
     pub(crate) fn finish(mut self) -> Result<BlockMeta> {
         self.end_group()?;
+        self.drop_empty_streams();
         let table = encode_table(&self.chunks, &self.groups);
         let summary = encode_summary(&self.meta);
         let table_off = self.pos;
@@ -268,4 +287,15 @@ impl BlockBuilder {
         self.meta.disk_bytes = sum_off + summary.len() as u64 + FOOTER as u64;
         Ok(self.meta)
     }
+}
+
+/// What a chunk's filter indexes for one record: the tokens and minimizers of the attribute
+/// values and the body, and each attribute value whole.
+fn record_hashes(rec: RecordRef<'_>, out: &mut Vec<u64>) -> Result<()> {
+    rec.for_each_text(|text, is_attr| {
+        bloom::for_each_token(text, |h| out.push(h));
+        if is_attr {
+            out.push(bloom::value_hash(text));
+        }
+    })
 }
