@@ -5,15 +5,18 @@
 //!
 //! # Map
 //! - `store.rs` — `EventStore`: `append` (async) / `append_blocking`, `query`,
-//!   `lookup_token`, `query_stream`, `flush`, `run_maintenance`, `stats`, `close`. Owns two
+//!   `lookup_token`, `query_stream`, `flush`, `purge`, `run_maintenance`, `stats`, `close`. Owns two
 //!   threads: the WAL writer (group commit: the queued batches are written and fsynced once,
 //!   then inserted into the head, then acknowledged through oneshot channels — callers never
 //!   block a runtime thread) and the maintenance thread, whose work is `maintenance.rs`
 //!   (frozen head → blocks, compaction, retention).
+//! - `purge.rs` — `purge`: the records of a delete request removed from disk, each touched
+//!   block rewritten without them (`block/builder/rewrite.rs`) or deleted.
 //! - `wal.rs` — segments of `len | crc32 | payload` frames; replay cuts a torn tail.
 //! - `head.rs` — acknowledged records not yet in a block, per stream, in 64 KiB chunks.
 //! - `block.rs` — block files: zstd chunks of one stream each, a bloom filter per chunk,
 //!   a chunk table and a summary (tenant, time bounds, stream labels) behind a footer.
+//!   `block/builder.rs` writes them (`BlockBuilder`: a flush's records, compaction's copies).
 //! - `bloom.rs` — tokenizer and blocked (64-byte) bloom filters, one per chunk and one per
 //!   flushed group of chunks: a needle costs one 64-byte `pread` per group, then one per chunk
 //!   of the groups that hit, so filters never need to be in memory.
@@ -28,7 +31,7 @@
 //! that are written to a temporary name, fsynced, renamed and the directory fsynced; then the
 //! flushed WAL generation is recorded (same dance) and older segments are deleted. On open,
 //! blocks newer than the recorded generation (an interrupted flush) and blocks replaced by a
-//! compaction output are deleted, and the newer WAL segments are replayed. `kill -9` at any
+//! compaction or purge output are deleted, and the newer WAL segments are replayed. `kill -9` at any
 //! point loses no acknowledged record and duplicates none (`tests/crash.rs`).
 //!
 //! # Memory
@@ -72,6 +75,7 @@ mod listing;
 mod location;
 mod maintenance;
 mod model;
+mod purge;
 mod query;
 mod store;
 mod wal;
@@ -82,6 +86,7 @@ pub use error::{Error, Result};
 pub use listing::StreamSummary;
 pub use location::{BlockStore, LocalDir};
 pub use model::{Ack, Direction, Hit, Labels, MatchOp, Matcher, Query, Record};
+pub use purge::PurgeStats;
 pub use query::QueryIter;
 pub use store::{EventStore, Recovery, Stats};
 

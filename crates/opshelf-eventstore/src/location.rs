@@ -70,6 +70,16 @@ impl BlockWrite for LocalWrite {
         std::fs::rename(&tmp, &dst).map_err(io(&dst))?;
         sync_dir(&dir)
     }
+
+    fn abort(self: Box<Self>) {
+        let LocalWrite { tmp, w, .. } = *self;
+        // the buffered bytes are dropped unwritten
+        let (f, _) = w.into_parts();
+        drop(f);
+        if let Err(e) = std::fs::remove_file(&tmp) {
+            tracing::warn!(path = %tmp.display(), error = %e, "event store: abandoned block not removed");
+        }
+    }
 }
 
 impl BlockStore for LocalDir {

@@ -54,7 +54,7 @@ pub(crate) fn maintenance_loop(inner: &Arc<Inner>) {
     }
 }
 
-fn new_block_id(inner: &Inner) -> u64 {
+pub(crate) fn new_block_id(inner: &Inner) -> u64 {
     let mut g = lock(&inner.next_block_id);
     let id = *g;
     *g += 1;

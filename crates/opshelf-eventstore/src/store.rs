@@ -17,7 +17,8 @@ use crate::head::{Head, HeadChunk, StreamKey};
 use crate::limits::RateLimits;
 use crate::location::{BlockStore, LocalDir};
 use crate::maintenance::{flush_frozen, maintain, maintenance_loop};
-use crate::model::{Ack, Direction, Hit, Labels, Query, Record};
+use crate::model::{Ack, Direction, Hit, Labels, Matcher, Query, Record};
+use crate::purge::{PurgeStats, purge_blocks};
 use crate::query::{QueryIter, Source};
 use crate::wal::{self, Frame, Segment};
 
@@ -527,6 +528,27 @@ impl EventStore {
         rx.blocking_recv()
             .map_err(|_| Error::Closed("writer stopped".to_owned()))?;
         flush_frozen(&self.inner)
+    }
+
+    /// Removes for good every record of `tenant` in a stream matching all `matchers` with
+    /// `from_ns <= time_ns <= to_ns` (both ends inclusive, like a Loki delete request): cuts
+    /// and flushes the head first (as `flush`, so records still in the head or the WAL are
+    /// covered), then rewrites each block that holds such records without them, or deletes
+    /// it when nothing else is left — crash-safe like compaction (see `purge.rs`). Records
+    /// appended while it runs are not covered. Blocking, like `flush`: call it from a plain
+    /// thread or `spawn_blocking`.
+    pub fn purge(
+        &self,
+        tenant: &str,
+        matchers: &[Matcher],
+        from_ns: i64,
+        to_ns: i64,
+    ) -> Result<PurgeStats> {
+        if from_ns > to_ns {
+            return Err(Error::Invalid("empty time range (from > to)".to_owned()));
+        }
+        self.flush()?;
+        purge_blocks(&self.inner, tenant, matchers, from_ns, to_ns)
     }
 
     /// Compaction and retention now (they also run every `maintenance_interval_secs`).

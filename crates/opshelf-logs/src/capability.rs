@@ -1,5 +1,5 @@
 //! The logs capability as the platform sees it: `[logs]`, the Loki listener, status, the
-//! core log sink, and the file tailer as a background task.
+//! core log sink, and the background tasks: the file tailer and the delete-request processor.
 
 use std::sync::Arc;
 
@@ -49,6 +49,11 @@ impl Capability for Logs {
         })
         .await??;
         let deletes = Deletes::load(Some(ctx.storage.clone())).await?;
+        deletes.spawn_processor(
+            &ctx.tasks,
+            events.clone(),
+            std::time::Duration::from_secs(config.delete_cancel_period_secs),
+        );
         let store = Arc::new(LogStore::new(
             events.clone(),
             config.limits.clone(),

@@ -28,6 +28,13 @@ pub struct Config {
     pub retention_age_secs: u64,
     /// Delete the oldest log data while the store takes more than this on disk (0 = no cap).
     pub retention_bytes: u64,
+    /// How long a delete request can be cancelled before its entries are purged from disk
+    /// (seconds; Loki's `delete_request_cancel_period`). The default is Loki's 24 hours: a
+    /// purge cannot be undone, reads hide the entries from the moment the request is
+    /// accepted (so waiting exposes nothing through the API), and a day leaves an operator
+    /// time to cancel a request with a wrong selector or range — well inside the month a
+    /// data-subject request may take. At most 30 days; 0 purges within seconds.
+    pub delete_cancel_period_secs: u64,
     pub limits: Limits,
     pub tail: TailConfig,
 }
@@ -42,6 +49,7 @@ impl Default for Config {
             memory_budget_bytes: 64 * MIB,
             retention_age_secs: 7 * 86_400,
             retention_bytes: 0,
+            delete_cancel_period_secs: 86_400,
             limits: Limits::default(),
             tail: TailConfig::default(),
         }
@@ -222,6 +230,12 @@ impl Config {
                 "at least 16 MiB (16777216)",
             ));
         }
+        if self.delete_cancel_period_secs > 30 * 86_400 {
+            return Err(ConfigError::new(
+                "delete_cancel_period_secs",
+                "at most 2592000 seconds (30 days)",
+            ));
+        }
         let l = &self.limits;
         if l.max_line_size == 0 || l.max_line_size > 4 * MIB {
             return Err(ConfigError::new(
@@ -353,6 +367,9 @@ memory_budget_bytes = 67108864
 # Delete data older than this (seconds; 0 = forever) or while the store is over this size (0 = no cap).
 retention_age_secs = 604800
 retention_bytes = 0
+# Delete requests (POST /loki/api/v1/delete) hide entries at once and can be cancelled for this
+# long (seconds; Loki's delete_request_cancel_period); then the entries are purged from disk.
+delete_cancel_period_secs = 86400
 
 [logs.limits]
 # Loki's limits_config names and defaults.
@@ -432,6 +449,13 @@ mod tests {
             ..TailTarget::default()
         });
         assert_eq!(c.validate().unwrap_err().key, "tail.targets[0].pipeline[0]");
+        let mut c = Config {
+            delete_cancel_period_secs: 30 * 86_400 + 1,
+            ..Config::default()
+        };
+        assert_eq!(c.validate().unwrap_err().key, "delete_cancel_period_secs");
+        c.delete_cancel_period_secs = 0;
+        c.validate().unwrap();
     }
 
     fn toml_from<T: serde::de::DeserializeOwned>(s: &str) -> T {

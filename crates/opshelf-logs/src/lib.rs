@@ -12,7 +12,8 @@
 //! - `config.rs`: `[logs]`, Loki's limit names and defaults.
 //! - `push/`: the push formats and Loki's validation; `otlp.rs`: OTLP logs and Loki's labels.
 //! - `store.rs`: validated pushes into the event store, the engine's `Source`, the `LogSink`.
-//! - `deletes.rs`: delete requests (tombstones applied to reads).
+//! - `deletes.rs`: delete requests: tombstones applied to reads at once, purged from the
+//!   event store once their cancel period is over (`received` → `processed`).
 //! - `api/`: the HTTP handlers, the only code that knows Loki's URLs and JSON.
 //! - `tail/`: the file tailer.
 

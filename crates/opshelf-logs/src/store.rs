@@ -1,6 +1,7 @@
 //! `LogStore`: Loki streams on the event store. Push (validated whole, then appended stream by
 //! stream, acknowledged once durable), the engine's `Source` over a tenant, the core
-//! `LogSink`, live tail fan-out and delete requests (tombstones applied at read time).
+//! `LogSink`, live tail fan-out and delete requests' tombstones, applied at read time (the
+//! purge that removes their entries from disk is `deletes.rs`).
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

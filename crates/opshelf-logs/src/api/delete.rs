@@ -1,5 +1,6 @@
 //! The compactor's delete API (`pkg/compactor/deletion`): `POST|PUT /loki/api/v1/delete?query=
-//! <selector>&start=&end=` → 204; `GET` → the requests; `DELETE ?request_id=` → 204 (cancel).
+//! <selector>&start=&end=` → 204; `GET` → the requests; `DELETE ?request_id=` → 204 (cancel;
+//! 404 for an unknown id, 400 once the request is processed, with Loki's messages).
 
 use std::sync::Arc;
 
@@ -9,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::params::{self, Params};
 use super::{ApiError, App};
+use crate::deletes::Cancelled;
 
 pub async fn create(
     State(app): State<Arc<App>>,
@@ -54,17 +56,20 @@ pub async fn cancel(
     let id = p
         .get("request_id")
         .ok_or_else(|| ApiError::bad("request_id is required"))?;
-    if !app
+    match app
         .store
         .deletes
         .cancel(&tenant, id)
         .await
         .map_err(ApiError::internal)?
     {
-        return Err(ApiError::new(
+        Cancelled::Yes => Ok(StatusCode::NO_CONTENT.into_response()),
+        Cancelled::NotFound => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "could not find delete request with given id",
-        ));
+        )),
+        Cancelled::Processed => Err(ApiError::bad(
+            "deletion of request which is in process or already processed is not allowed",
+        )),
     }
-    Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -2,6 +2,7 @@
 //! out, through a real event store in a temp dir.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -468,4 +469,130 @@ async fn otlp_http_protobuf_capture_maps_service_name() {
         ))
         .await;
     assert_eq!(v["data"], serde_json::json!(["checkout"]), "{v}");
+}
+
+/// A store in `dir` whose delete requests are processed at once (cancel period 0).
+async fn open_with_processor(
+    dir: &std::path::Path,
+    storage: &opshelf_core::StorageView,
+) -> (T, opshelf_core::Tasks) {
+    let cfg = Config::default();
+    let es = opshelf_eventstore::EventStore::open(dir, cfg.store_config()).unwrap();
+    let deletes = Deletes::load(Some(storage.clone())).await.unwrap();
+    let tasks = opshelf_core::Tasks::new(opshelf_core::Shutdown::new());
+    deletes.spawn_processor(&tasks, es.clone(), Duration::ZERO);
+    let store = Arc::new(LogStore::new(
+        es,
+        cfg.limits.clone(),
+        cfg.default_tenant.clone(),
+        deletes,
+    ));
+    let t = T {
+        _dir: tempfile::tempdir().unwrap(),
+        app: App::new(store, cfg.max_push_bytes),
+    };
+    (t, tasks)
+}
+
+/// `POST /loki/api/v1/delete` with `delete_cancel_period_secs = 0`: the background processor
+/// purges the entries (gone from the event store itself, not only hidden), the request
+/// lists as `processed` and cannot be cancelled, and a restart brings nothing back.
+#[tokio::test]
+async fn a_delete_request_is_purged_processed_and_stays_gone_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ctx = opshelf_core::Context::for_tests_named("logs").await;
+    let (t, tasks) = open_with_processor(dir.path(), &ctx.storage).await;
+    let ns = |s: i64| (T0 * 1_000_000_000 + s).to_string();
+    let body = serde_json::json!({"streams": [
+        {"stream": {"app": "shop", "user": "jane"},
+         "values": [[ns(1), "jane@example.org paid"], [ns(2), "jane@example.org left"]]},
+        {"stream": {"app": "shop", "user": "joe"},
+         "values": [[ns(1), "joe paid"], [ns(3), "joe left"]]},
+    ]});
+    let (s, b) = t
+        .push(
+            "/loki/api/v1/push",
+            &[("content-type", "application/json")],
+            body.to_string().into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    let (s, b) = t
+        .push(
+            &format!(
+                "/loki/api/v1/delete?query={}&start={}&end={}",
+                enc(r#"{user="jane"}"#),
+                T0 - 10,
+                T0 + 10
+            ),
+            &[],
+            Vec::new(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let id = loop {
+        let (_, v) = t.get("/loki/api/v1/delete").await;
+        if v[0]["status"] == "processed" {
+            break v[0]["request_id"].as_str().unwrap().to_owned();
+        }
+        assert_eq!(v[0]["status"], "received", "{v}");
+        assert!(std::time::Instant::now() < deadline, "not processed: {v}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let stored = |t: &T| {
+        let ev = t.app.store.events().clone();
+        std::thread::spawn(move || {
+            ev.query(opshelf_eventstore::Query::all("fake"))
+                .unwrap()
+                .map(|h| String::from_utf8(h.unwrap().record.body).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .unwrap()
+    };
+    let want = ["joe paid", "joe left"];
+    assert_eq!(stored(&t), want, "purged from the store, not just hidden");
+    let (_, v) = t
+        .get(&range_uri(r#"{app="shop"}"#, "&direction=forward"))
+        .await;
+    let got: Vec<String> = lines(&v).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(got, want, "{v}");
+    let (s, b) = t
+        .call(
+            Request::delete(format!("/loki/api/v1/delete?request_id={id}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(
+        (s, String::from_utf8_lossy(&b).trim()),
+        (
+            StatusCode::BAD_REQUEST,
+            "deletion of request which is in process or already processed is not allowed"
+        )
+    );
+
+    tasks.shutdown().trigger();
+    assert!(tasks.close_and_wait(Duration::from_secs(10)).await);
+    let ev = t.app.store.events().clone();
+    drop(t);
+    std::thread::spawn(move || ev.close())
+        .join()
+        .unwrap()
+        .unwrap();
+
+    let (t, tasks) = open_with_processor(dir.path(), &ctx.storage).await;
+    assert_eq!(stored(&t), want);
+    let (_, v) = t
+        .get(&range_uri(r#"{app="shop"}"#, "&direction=forward"))
+        .await;
+    assert_eq!(lines(&v).len(), 2, "{v}");
+    let (_, v) = t.get("/loki/api/v1/delete").await;
+    assert_eq!(
+        (v[0]["request_id"].as_str(), &v[0]["status"]),
+        (Some(id.as_str()), &Value::from("processed"))
+    );
+    tasks.shutdown().trigger();
+    assert!(tasks.close_and_wait(Duration::from_secs(10)).await);
 }
