@@ -1,5 +1,6 @@
 //! The crate's one error type. Callers map it to a status: `Overloaded`, `RateLimited` → 429/503
 //! with `Retry-After`; `Limit`, `Invalid` → 400; `QueryMemory` → 422 (narrow the query);
+//! `QueryBusy` → 503 with `Retry-After` (other queries hold the shared share: retry);
 //! `Io`, `Corrupt`, `Closed` → 500/503.
 
 use std::time::Duration;
@@ -32,6 +33,10 @@ pub enum Error {
     /// the iterator ends with this error. Narrow the time range, the matchers or the limit.
     #[error("query needs more than its memory budget of {budget} bytes")]
     QueryMemory { budget: usize },
+    /// The query fits its own cap, but concurrent queries hold the shared query share and did
+    /// not release enough within a short wait. Transient: retry after `retry_after`.
+    #[error("too many concurrent queries (query memory in use); retry after {retry_after:?}")]
+    QueryBusy { retry_after: Duration },
     #[error("invalid argument: {0}")]
     Invalid(String),
     #[error("invalid config: {0}")]

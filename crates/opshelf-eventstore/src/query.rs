@@ -6,7 +6,9 @@
 //! turns it into a cursor; popping a cursor yields its next record. So only the chunks that
 //! overlap the current position in time are in memory, whatever the range: an aggregation
 //! over a month streams with a few chunks resident. Every resident byte is charged to the
-//! query's share of the budget; a query that would exceed it ends with `QueryMemory`.
+//! query's share of the budget; a query that would exceed it ends with `QueryMemory`, one
+//! that fits but finds the share held by concurrent queries waits `BUSY_WAIT`, then ends
+//! with `QueryBusy`.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -22,6 +24,9 @@ use crate::model::{Direction, Hit, Labels, Query, Record};
 
 /// What an unopened heap entry costs (its share of the heap and its metadata).
 const ENTRY_COST: usize = 160;
+/// How long a query waits for other queries to release the shared share before `QueryBusy`.
+pub(crate) const BUSY_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+const BUSY_RETRY: std::time::Duration = std::time::Duration::from_secs(1);
 
 pub(crate) enum Source {
     Block(Arc<Block>),
@@ -147,8 +152,13 @@ impl QueryIter {
     }
 
     fn charge(&mut self, n: usize) -> Result<()> {
-        if self.held + n > self.cap || !self.budget.try_reserve(n) {
+        if self.held + n > self.cap {
             return Err(Error::QueryMemory { budget: self.cap });
+        }
+        if !self.budget.try_reserve(n) && !self.budget.reserve_blocking(n, BUSY_WAIT) {
+            return Err(Error::QueryBusy {
+                retry_after: BUSY_RETRY,
+            });
         }
         self.held += n;
         Ok(())

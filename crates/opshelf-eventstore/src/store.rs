@@ -416,8 +416,17 @@ impl EventStore {
             }
         }
         // the copies of open head chunks are held by this query until it ends
-        if copied > cap || !inner.queries.try_reserve(copied) {
+        if copied > cap {
             return Err(Error::QueryMemory { budget: cap });
+        }
+        if !inner.queries.try_reserve(copied)
+            && !inner
+                .queries
+                .reserve_blocking(copied, crate::query::BUSY_WAIT)
+        {
+            return Err(Error::QueryBusy {
+                retry_after: std::time::Duration::from_secs(1),
+            });
         }
         QueryIter::new(q, sources, inner.queries.clone(), cap, copied)
     }

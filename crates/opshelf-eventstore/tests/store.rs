@@ -524,3 +524,37 @@ async fn async_appends_and_streamed_queries() {
     }
     assert_eq!(got, (0..400).map(|i| base + i).collect::<Vec<_>>());
 }
+
+#[test]
+fn a_query_that_fits_but_finds_the_share_held_by_another_is_busy_then_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = Config {
+        memory_budget_bytes: 4 * MIB, // a 1 MiB query share, all of it one query's cap
+        ..cfg()
+    };
+    let s = EventStore::open(dir.path(), c).unwrap();
+    let base = now_ns();
+    // 80 streams overlapping in time: the first hit opens every chunk (~630 KB of cursors)
+    let recs: Vec<Record> = (0..40)
+        .map(|i| Record::new(base + i, "x".repeat(100)))
+        .collect();
+    for k in 0..80 {
+        s.append_blocking("acme", &svc(&format!("s{k}")), &recs)
+            .unwrap();
+    }
+    s.flush().unwrap();
+    let mut first = s.query(Query::all("acme")).unwrap();
+    first.next().unwrap().unwrap();
+    assert!(first.memory_held() > 512 * 1024, "{}", first.memory_held());
+    let t = std::time::Instant::now();
+    let r: Result<Vec<_>, _> = s.query(Query::all("acme")).and_then(Iterator::collect);
+    assert!(matches!(r, Err(Error::QueryBusy { .. })), "{r:?}");
+    assert!(
+        t.elapsed() >= std::time::Duration::from_millis(200),
+        "it waited first"
+    );
+    assert_eq!(first.count(), 80 * 40 - 1);
+    let n = s.query(Query::all("acme")).unwrap().count();
+    assert_eq!(n, 80 * 40, "once the share is free the same query runs");
+    assert_eq!(s.stats().query_memory_used, 0);
+}

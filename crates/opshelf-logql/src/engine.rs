@@ -53,6 +53,10 @@ pub enum SourceError {
     /// A limit was hit (a 400 in Loki's words).
     #[error("{0}")]
     Limit(String),
+    /// The source is busy with other queries; the caller may retry (Loki's 429 "too many
+    /// outstanding requests").
+    #[error("{0}")]
+    Busy(String),
     /// Anything else.
     #[error("{0}")]
     Other(String),

@@ -339,6 +339,9 @@ fn source_error(e: es::Error) -> SourceError {
         es::Error::QueryMemory { budget } => SourceError::Limit(format!(
             "the query needs more than its memory budget of {budget} bytes: narrow the time range or the stream selector"
         )),
+        es::Error::QueryBusy { .. } => {
+            SourceError::Busy("too many outstanding requests".to_owned())
+        }
         es::Error::Invalid(m) => SourceError::Limit(m),
         other => SourceError::Other(other.to_string()),
     }

@@ -201,6 +201,11 @@ impl From<EvalError> for ApiError {
             EvalError::Timeout => {
                 Self::new(StatusCode::GATEWAY_TIMEOUT, "context deadline exceeded")
             }
+            EvalError::Source(SourceError::Busy(m)) => Self {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: m,
+                retry_after: Some(std::time::Duration::from_secs(1)),
+            },
             EvalError::Source(SourceError::Other(m)) => Self::internal(m),
         }
     }

@@ -8,10 +8,37 @@ mod v1;
 mod v3;
 
 use axum::Router;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
 use axum::routing::get;
 
 use crate::otlp::{ResourceSpans, ScopeSpans};
-use crate::store::{SpanStore, StoredSpan};
+use crate::store::{SpanStore, StoreError, StoredSpan};
+
+/// A failed read as a status: concurrent queries holding the event store's query memory is
+/// transient (503 with `Retry-After`, what a client retries); anything else is a 500.
+fn failure(e: &StoreError) -> (StatusCode, Option<u64>) {
+    match e {
+        StoreError::Events(opshelf_eventstore::Error::QueryBusy { retry_after }) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Some(retry_after.as_secs().max(1)),
+        ),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, None),
+    }
+}
+
+/// `failure` with the API's own error body.
+fn fail(e: &StoreError, body: impl FnOnce(StatusCode, &str) -> Response) -> Response {
+    let (status, retry) = failure(e);
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::warn!(error = %e, "trace query failed");
+    }
+    let mut r = body(status, &e.to_string());
+    if let Some(v) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
+        r.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    r
+}
 
 #[derive(Clone)]
 pub struct App {

@@ -37,7 +37,7 @@ async fn load(app: &App, id: &str) -> Result<Vec<ResourceSpans>, Response> {
         .store
         .trace(&tid, i64::MIN, i64::MAX)
         .await
-        .map_err(|e| (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response())?;
+        .map_err(|e| super::fail(&e, |s, m| (s, m.to_owned()).into_response()))?;
     if spans.is_empty() {
         return Err((StatusCode::NOT_FOUND, "trace not found").into_response());
     }

@@ -60,9 +60,8 @@ pub fn error(status: StatusCode, msg: &str) -> Response {
         .into_response()
 }
 
-fn internal(e: &impl std::fmt::Display) -> Response {
-    tracing::warn!(error = %e, "trace query failed");
-    error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
+fn internal(e: &crate::store::StoreError) -> Response {
+    super::fail(e, error)
 }
 
 fn get<'a>(p: &'a [(String, String)], k: &str) -> Option<&'a str> {

@@ -114,7 +114,7 @@ pub async fn trace(State(app): State<App>, Path(id): Path<String>, Query(p): Par
     match app.store.trace(&tid, from, to).await {
         Ok(spans) if spans.is_empty() => not_found(),
         Ok(spans) => ok(&json!({"result": otlp::traces_json(group(&spans))})),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => super::fail(&e, error),
     }
 }
 
@@ -182,11 +182,11 @@ pub async fn search(State(app): State<App>, Query(p): Params) -> Response {
     };
     let ids = match app.store.find_trace_ids(q).await {
         Ok(ids) => ids,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return super::fail(&e, error),
     };
     let traces = match app.store.traces(&ids, i64::MIN, i64::MAX).await {
         Ok(t) => t,
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        Err(e) => return super::fail(&e, error),
     };
     let all: Vec<_> = traces.iter().flat_map(|spans| group(spans)).collect();
     if all.is_empty() {
