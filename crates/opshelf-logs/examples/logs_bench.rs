@@ -208,6 +208,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "raw_bytes={raw_bytes} disk_ratio={:.3}",
         du(&work.join("store")) as f64 / raw_bytes as f64
     );
+    // What the generator's random choices carry: no lossless store goes below this ratio.
+    let entropy_bits = (APPS.len() as f64).log2()
+        + 128.0 // trace id
+        + 64.0 // span id
+        + (0.5 + 3.0 * (6f64.log2() / 6.0)) // level: info 1/2, debug, warn, error 1/6 each
+        + (PATHS.len() as f64).log2()
+        + 100_000f64.log2()
+        + 900f64.log2()
+        + (MSGS.len() as f64).log2();
+    let bound = entropy_bits / 8.0 * lines as f64 / raw_bytes as f64;
+    println!(
+        "entropy_ratio={bound:.3} ({:.1} random bytes per {:.0}-byte line: the floor for any lossless store)",
+        entropy_bits / 8.0,
+        raw_bytes as f64 / lines as f64
+    );
     println!("NEEDLE={needle}");
 
     // 2. the needle query through the engine
