@@ -38,10 +38,12 @@
 //! `memory_budget_bytes` (64 MiB): half for the head and appends in flight (appends wait up
 //! to `backpressure_timeout_ms`, then `Overloaded` → 429/503 with `Retry-After`), a quarter
 //! for queries (each resident chunk, cursor and pending entry is charged; a query that needs
-//! more than its share ends with `QueryMemory`, after the hits it already yielded), the rest
-//! for fixed overheads (zstd contexts, block summaries, the flush's sort buffer). There is no
-//! cache of tables or filters yet: they are re-read with `pread` and the OS page cache keeps
-//! the hot ones. `flush`, `close` and iterating a `QueryIter` block: call them from a plain
+//! more than its share ends with `QueryMemory`, after the hits it already yielded; one that
+//! fits but finds the share held by concurrent queries waits 250 ms, then ends with the
+//! transient `QueryBusy` → 503/429 with `Retry-After`), the rest
+//! for fixed overheads (zstd contexts, block summaries, the flush's sort buffer). A block's
+//! chunk table is kept once read (a few bytes per chunk); filters are not cached: they are
+//! re-read with `pread` and the OS page cache keeps the hot ones. `flush`, `close` and iterating a `QueryIter` block: call them from a plain
 //! thread or `spawn_blocking` (`append` and `query_stream` are the async entry points).
 //!
 //! # Several nodes: object storage + PostgreSQL (not built yet)
