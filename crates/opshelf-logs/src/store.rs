@@ -334,7 +334,7 @@ impl TenantSource {
     }
 }
 
-fn source_error(e: es::Error) -> SourceError {
+pub(crate) fn source_error(e: es::Error) -> SourceError {
     match e {
         es::Error::QueryMemory { budget } => SourceError::Limit(format!(
             "the query needs more than its memory budget of {budget} bytes: narrow the time range or the stream selector"

@@ -259,9 +259,9 @@ pub async fn volume_range(
             let it = store
                 .events()
                 .query(q)
-                .map_err(|e| ApiError::internal(e.to_string()))?;
+                .map_err(|e| ApiError::from(crate::store::source_error(e)))?;
             for h in it {
-                let h = h.map_err(|e| ApiError::bad(e.to_string()))?;
+                let h = h.map_err(|e| ApiError::from(crate::store::source_error(e)))?;
                 if started.elapsed() > timeout {
                     return Err(ApiError::new(
                         axum::http::StatusCode::GATEWAY_TIMEOUT,
