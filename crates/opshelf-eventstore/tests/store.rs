@@ -401,6 +401,19 @@ fn a_full_ingestion_budget_pushes_back_and_never_drops() {
     assert_eq!(n, acked, "every acknowledged record is readable");
 }
 
+/// `streams` streams of 40 records of 100 bytes over the same 40 ns, flushed: a query
+/// over all of them has every chunk open at once.
+fn overlapping_streams(s: &EventStore, base: i64, streams: usize) {
+    let recs: Vec<Record> = (0..40)
+        .map(|i| Record::new(base + i, "x".repeat(100)))
+        .collect();
+    for k in 0..streams {
+        s.append_blocking("acme", &svc(&format!("s{k}")), &recs)
+            .unwrap();
+    }
+    s.flush().unwrap();
+}
+
 #[test]
 fn a_query_over_everything_with_a_tiny_budget_answers_or_refuses_cleanly() {
     let dir = tempfile::tempdir().unwrap();
@@ -439,14 +452,7 @@ fn a_query_over_everything_with_a_tiny_budget_answers_or_refuses_cleanly() {
     assert_eq!(s.stats().query_memory_used, 0);
 
     // 200 overlapping streams need 200 chunks at once: refused, not over budget
-    let recs: Vec<Record> = (0..40)
-        .map(|i| Record::new(base + i, "x".repeat(100)))
-        .collect();
-    for k in 0..200 {
-        s.append_blocking("acme", &svc(&format!("s{k}")), &recs)
-            .unwrap();
-    }
-    s.flush().unwrap();
+    overlapping_streams(&s, base, 200);
     let r: Result<Vec<_>, _> = s.query(Query::all("acme")).and_then(Iterator::collect);
     assert!(
         matches!(r, Err(Error::QueryMemory { budget: 65536 })),
@@ -535,14 +541,7 @@ fn a_query_that_fits_but_finds_the_share_held_by_another_is_busy_then_runs() {
     let s = EventStore::open(dir.path(), c).unwrap();
     let base = now_ns();
     // 80 streams overlapping in time: the first hit opens every chunk (~630 KB of cursors)
-    let recs: Vec<Record> = (0..40)
-        .map(|i| Record::new(base + i, "x".repeat(100)))
-        .collect();
-    for k in 0..80 {
-        s.append_blocking("acme", &svc(&format!("s{k}")), &recs)
-            .unwrap();
-    }
-    s.flush().unwrap();
+    overlapping_streams(&s, base, 80);
     let mut first = s.query(Query::all("acme")).unwrap();
     first.next().unwrap().unwrap();
     assert!(first.memory_held() > 512 * 1024, "{}", first.memory_held());

@@ -68,6 +68,17 @@ impl T {
         let (s, body) = self.call(b.body(Body::from(body)).unwrap()).await;
         (s, String::from_utf8_lossy(&body).into_owned())
     }
+
+    /// `POST /loki/api/v1/delete` of `selector` over `T0 ± 10 s`.
+    async fn request_delete(&self, selector: &str) -> (StatusCode, String) {
+        let uri = format!(
+            "/loki/api/v1/delete?query={}&start={}&end={}",
+            enc(selector),
+            T0 - 10,
+            T0 + 10
+        );
+        self.push(&uri, &[], Vec::new()).await
+    }
 }
 
 /// Every request of a wire capture: (path, headers, body).
@@ -412,18 +423,7 @@ async fn labels_values_series_stats_volume_and_delete() {
         .await;
     assert_eq!(v["data"]["result"].as_array().unwrap().len(), 4, "{v}");
     // delete the error line's stream
-    let (s, b) = t
-        .push(
-            &format!(
-                "/loki/api/v1/delete?query={}&start={}&end={}",
-                enc(r#"{level="error"}"#),
-                T0 - 10,
-                T0 + 10
-            ),
-            &[],
-            Vec::new(),
-        )
-        .await;
+    let (s, b) = t.request_delete(r#"{level="error"}"#).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     let (_, v) = t.get(&range_uri(r#"{app="shop"}"#, "")).await;
     assert_eq!(lines(&v).len(), 4);
@@ -517,18 +517,7 @@ async fn a_delete_request_is_purged_processed_and_stays_gone_after_a_restart() {
         )
         .await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
-    let (s, b) = t
-        .push(
-            &format!(
-                "/loki/api/v1/delete?query={}&start={}&end={}",
-                enc(r#"{user="jane"}"#),
-                T0 - 10,
-                T0 + 10
-            ),
-            &[],
-            Vec::new(),
-        )
-        .await;
+    let (s, b) = t.request_delete(r#"{user="jane"}"#).await;
     assert_eq!(s, StatusCode::NO_CONTENT, "{b}");
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let id = loop {
