@@ -481,32 +481,11 @@ fn may_contain(
     grams: bool,
     probe: &NeedleProbe,
 ) -> Result<bool> {
-    let test = |h: u64| -> Result<bool> {
+    probe.check(grams, |h| {
         let blk = bloom::block_of(h, nblocks);
         let b = read_at(src, off + u64::from(blk) * BLOOM_BLOCK as u64, BLOOM_BLOCK)?;
         Ok(bloom::block_may_contain(&b, h))
-    };
-    if let Some(v) = probe.value {
-        if test(v)? {
-            return Ok(true);
-        }
-        if probe.tokens.is_empty() {
-            return Ok(false);
-        }
-    }
-    for &h in &probe.tokens {
-        if !test(h)? {
-            return Ok(false);
-        }
-    }
-    if grams {
-        for &h in &probe.grams {
-            if !test(h)? {
-                return Ok(false);
-            }
-        }
-    }
-    Ok(true)
+    })
 }
 
 /// Reads, checks and decompresses one chunk (the output is capped at its recorded length).

@@ -197,6 +197,36 @@ impl NeedleProbe {
         p
     }
 
+    /// Could a filter hold the needle? `test(h)` answers whether the filter has hash `h`;
+    /// `grams` says whether it indexes minimizers (gram probes are skipped on one that
+    /// doesn't).
+    pub(crate) fn check<E>(
+        &self,
+        grams: bool,
+        mut test: impl FnMut(u64) -> Result<bool, E>,
+    ) -> Result<bool, E> {
+        // a hit on the whole value settles it; a miss does not (the value may sit in a body,
+        // where only its tokens are indexed)
+        if let Some(v) = self.value
+            && test(v)?
+        {
+            return Ok(true);
+        }
+        for &h in &self.tokens {
+            if !test(h)? {
+                return Ok(false);
+            }
+        }
+        if grams {
+            for &h in &self.grams {
+                if !test(h)? {
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Nothing to probe: every chunk may hold the needle.
     pub(crate) fn is_empty(&self) -> bool {
         self.value.is_none() && self.tokens.is_empty() && self.grams.is_empty()
