@@ -77,14 +77,39 @@ impl Ord for Entry {
     }
 }
 
+/// A query's needle and substring, compiled once: what a record's texts must hold, and the
+/// whole-chunk test that skips a chunk without decoding it.
+pub(crate) struct TextFilter {
+    needle: Option<bloom::Matcher>,
+    contains: Option<bloom::Matcher>,
+}
+
+impl TextFilter {
+    pub(crate) fn new(q: &Query) -> Self {
+        let m = |s: &Option<String>| s.as_deref().map(|n| bloom::Matcher::new(n.as_bytes()));
+        TextFilter {
+            needle: m(&q.needle),
+            contains: m(&q.contains),
+        }
+    }
+
+    /// Could encoded records (a head chunk, a decompressed chunk) hold a hit? Attribute
+    /// values and bodies are stored verbatim, so a record can match the needle or the
+    /// substring only if the whole chunk contains its bytes: a chunk without them is skipped
+    /// without decoding a record (most of a trace lookup's head chunks, a bloom false
+    /// positive).
+    pub(crate) fn may_hold(&self, raw: &[u8]) -> bool {
+        self.needle.as_ref().is_none_or(|m| m.contains(raw))
+            && self.contains.as_ref().is_none_or(|m| m.contains(raw))
+    }
+}
+
 /// The streaming result of a query: an `Iterator` of hits in time order. It does blocking
 /// reads (`pread`): iterate it on a blocking thread (`EventStore::query_stream` does).
 pub struct QueryIter {
     q: Query,
     probes: Vec<NeedleProbe>,
-    /// `q.needle` and `q.contains`, compiled once.
-    needle: Option<bloom::Matcher>,
-    contains: Option<bloom::Matcher>,
+    text: TextFilter,
     heap: BinaryHeap<Entry>,
     seq: u64,
     emitted: usize,
@@ -106,6 +131,7 @@ fn order_key(t: i64, dir: Direction) -> u64 {
 impl QueryIter {
     pub(crate) fn new(
         q: Query,
+        text: TextFilter,
         sources: Vec<(Source, i64, i64)>,
         budget: Arc<Budget>,
         cap: usize,
@@ -123,19 +149,10 @@ impl QueryIter {
                 .map(NeedleProbe::substring)
                 .filter(|p| !p.is_empty()),
         );
-        let needle = q
-            .needle
-            .as_deref()
-            .map(|n| bloom::Matcher::new(n.as_bytes()));
-        let contains = q
-            .contains
-            .as_deref()
-            .map(|n| bloom::Matcher::new(n.as_bytes()));
         let mut it = QueryIter {
             q,
             probes,
-            needle,
-            contains,
+            text,
             heap: BinaryHeap::new(),
             seq: 0,
             emitted: 0,
@@ -197,7 +214,7 @@ impl QueryIter {
         if !self.in_range(rec.time_ns) {
             return Ok(false);
         }
-        if let Some(m) = &self.needle {
+        if let Some(m) = &self.text.needle {
             let mut hit = false;
             rec.for_each_text(|text, is_attr| {
                 hit = hit || (is_attr && text == m.needle()) || m.contains_delimited(text);
@@ -206,7 +223,7 @@ impl QueryIter {
                 return Ok(false);
             }
         }
-        if let Some(m) = &self.contains {
+        if let Some(m) = &self.text.contains {
             let mut hit = false;
             rec.for_each_text(|text, _| {
                 hit = hit || m.contains(text);
@@ -216,15 +233,6 @@ impl QueryIter {
             }
         }
         Ok(true)
-    }
-
-    /// Could a chunk's encoded records (head or decompressed) hold a hit? Attribute values
-    /// and bodies are stored verbatim, so a record can match the needle or the substring
-    /// only if the whole chunk contains its bytes: a chunk without them is skipped without
-    /// decoding a record (most of a trace lookup's head chunks, a bloom false positive).
-    fn may_hold(&self, raw: &[u8]) -> bool {
-        self.needle.as_ref().is_none_or(|m| m.contains(raw))
-            && self.contains.as_ref().is_none_or(|m| m.contains(raw))
     }
 
     /// Opens a pending source: a block into its chunks, a chunk into a cursor.
@@ -290,7 +298,7 @@ impl QueryIter {
                         return Err(e);
                     }
                 };
-                let records = if self.may_hold(&raw) {
+                let records = if self.text.may_hold(&raw) {
                     self.decode(block::chunk_records(&raw), false)
                 } else {
                     Ok(Vec::new())
@@ -300,8 +308,13 @@ impl QueryIter {
                 self.make_cursor(labels, records?)?;
             }
             Source::Head { labels, chunk } => {
-                // head chunks have no filter: one memmem over the chunk instead
-                if !self.may_hold(&chunk.data) {
+                // a full chunk's filter, else one memmem over the chunk
+                if let Some(f) = chunk.filter.get()
+                    && !self.probes.iter().all(|p| f.may_contain(p))
+                {
+                    return Ok(());
+                }
+                if !self.text.may_hold(&chunk.data) {
                     return Ok(());
                 }
                 let records = self.decode(codec::read_records(&chunk.data), true)?;

@@ -147,6 +147,7 @@ impl EventStore {
         let segs = wal::list_segments(&wal_dir)?;
         let last = segs.last().copied().unwrap_or(0).max(flushed);
         let mut active = Head::new(last + 1);
+        let mut sealed = Vec::new();
         for &g in &segs {
             let path = wal::segment_path(&wal_dir, g);
             if g <= flushed {
@@ -158,7 +159,7 @@ impl EventStore {
                     tenant: b.tenant.to_owned(),
                     labels: Arc::new(b.labels),
                 };
-                active.insert(key, b.records, b.count, b.min_t, b.max_t);
+                active.insert(key, b.records, b.count, b.min_t, b.max_t, &mut sealed);
                 recovery.records_replayed += b.count as u64;
                 Ok(())
             })?;
@@ -169,6 +170,9 @@ impl EventStore {
             );
             recovery.wal_segments_replayed += 1;
             recovery.torn_bytes_cut += r.cut_bytes;
+        }
+        for c in sealed.drain(..) {
+            active.bytes += c.build_filter(cfg.bloom_bits_per_token);
         }
         next_id = next_id.max(1);
         let seg = Segment::create(&wal_dir, active.gen_)?;
@@ -372,6 +376,7 @@ impl EventStore {
         let cap = inner.cfg.per_query_budget();
         let mut sources: Vec<(Source, i64, i64)> = Vec::new();
         let mut copied = 0usize;
+        let text = crate::query::TextFilter::new(&q);
         {
             let st = inner.state.read().unwrap_or_else(PoisonError::into_inner);
             for b in &st.blocks {
@@ -408,7 +413,12 @@ impl EventStore {
                     for c in &sh.sealed {
                         add(c.clone());
                     }
-                    if sh.open.count > 0 && sh.open.max_t >= q.from_ns && sh.open.min_t < q.to_ns {
+                    // an open chunk is copied, unless it cannot hold the needle
+                    if sh.open.count > 0
+                        && sh.open.max_t >= q.from_ns
+                        && sh.open.min_t < q.to_ns
+                        && text.may_hold(&sh.open.data)
+                    {
                         copied += sh.open.data.len();
                         add(Arc::new(sh.open.clone()));
                     }
@@ -428,7 +438,7 @@ impl EventStore {
                 retry_after: std::time::Duration::from_secs(1),
             });
         }
-        QueryIter::new(q, sources, inner.queries.clone(), cap, copied)
+        QueryIter::new(q, text, sources, inner.queries.clone(), cap, copied)
     }
 
     /// Records that contain `token` as a whole token (a trace id, a request id, an e-mail),
@@ -610,6 +620,7 @@ fn writer_loop(inner: &Arc<Inner>, rx: &Receiver<Msg>, mut seg: Segment) {
     let mut group: Vec<AppendReq> = Vec::new();
     let mut freezes: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
+    let mut sealed: Vec<Arc<HeadChunk>> = Vec::new();
     loop {
         let tick = Duration::from_millis(250);
         match rx.recv_timeout(tick) {
@@ -669,6 +680,7 @@ fn writer_loop(inner: &Arc<Inner>, rx: &Receiver<Msg>, mut seg: Segment) {
                         r.frame.count,
                         r.frame.min_t,
                         r.frame.max_t,
+                        &mut sealed,
                     );
                 }
             }
@@ -678,6 +690,19 @@ fn writer_loop(inner: &Arc<Inner>, rx: &Receiver<Msg>, mut seg: Segment) {
                 let _ = r.ack.send(Ok(Ack {
                     records: r.frame.count,
                 }));
+            }
+            // filters for the chunks that filled up, outside the lock; only this thread
+            // freezes the active head, so they are still its chunks when it is charged
+            let bits = inner.cfg.bloom_bits_per_token;
+            let built: usize = sealed.drain(..).map(|c| c.build_filter(bits)).sum();
+            if built > 0 {
+                inner
+                    .state
+                    .write()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .active
+                    .bytes += built;
+                inner.ingest.charge(built);
             }
         }
         let (size, age, empty) = {

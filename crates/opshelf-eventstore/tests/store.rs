@@ -201,6 +201,52 @@ fn reads_from_the_head_and_from_blocks_agree() {
 }
 
 #[test]
+fn needles_on_full_head_chunks_go_through_their_filters_and_agree_with_a_scan() {
+    // ~250 KB per stream: several 64 KiB head chunks fill up and get filters
+    let dir = tempfile::tempdir().unwrap();
+    let s = EventStore::open(dir.path(), cfg()).unwrap();
+    let base = now_ns();
+    fill(&s, base, 2000);
+    assert_eq!(s.stats().blocks, 0, "still in the head");
+    check_needle(&s, base, 2000);
+    for t in [base, base + 2, base + 3 * 1999 + 1] {
+        let hits = times(
+            s.lookup_token("acme", &trace_id(t), i64::MIN, i64::MAX, 0)
+                .unwrap(),
+        );
+        assert_eq!(hits, vec![t]);
+    }
+    drop(s);
+    // replayed from the WAL, the full chunks get their filters again
+    let s = EventStore::open(dir.path(), cfg()).unwrap();
+    check_needle(&s, base, 2000);
+}
+
+#[test]
+fn an_open_head_chunk_without_the_needle_is_not_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = EventStore::open(dir.path(), cfg()).unwrap();
+    let base = now_ns();
+    fill(&s, base, 50);
+    let absent = s
+        .lookup_token(
+            "acme",
+            "0123456789abcdef0123456789abcdef",
+            i64::MIN,
+            i64::MAX,
+            0,
+        )
+        .unwrap();
+    assert_eq!(absent.memory_held(), 0, "nothing copied, nothing to open");
+    assert_eq!(absent.count(), 0);
+    let present = s
+        .lookup_token("acme", &trace_id(base + 3), i64::MIN, i64::MAX, 0)
+        .unwrap();
+    assert!(present.memory_held() > 0, "the stream holding it is copied");
+    assert_eq!(times(present), vec![base + 3]);
+}
+
+#[test]
 fn restart_replays_the_wal_and_reads_blocks_without_duplicates() {
     let dir = tempfile::tempdir().unwrap();
     let base = now_ns();
