@@ -160,10 +160,22 @@ pub(crate) struct Filter {
 }
 
 impl Filter {
-    /// The filter of `hashes` (sorted and deduplicated here).
-    pub(crate) fn new(hashes: &mut Vec<u64>, bits_per_token: u32) -> Self {
-        let (bytes, nblocks) = build(hashes, bits_per_token);
-        Filter { bytes, nblocks }
+    /// An empty filter of about `bytes` bytes (at least one block). Its hashes are set as
+    /// they come, without counting the distinct ones first: sized by the bytes it covers,
+    /// it costs no sort on the write path.
+    pub(crate) fn with_size(bytes: usize) -> Self {
+        let nblocks = bytes.div_ceil(BLOOM_BLOCK).clamp(1, u32::MAX as usize);
+        Filter {
+            bytes: vec![0; nblocks * BLOOM_BLOCK],
+            nblocks: nblocks as u32,
+        }
+    }
+
+    pub(crate) fn insert(&mut self, h: u64) {
+        let base = block_of(h, self.nblocks) as usize * BLOOM_BLOCK;
+        for bit in bits(h) {
+            self.bytes[base + bit / 8] |= 1 << (bit % 8);
+        }
     }
 
     /// Bytes it holds.

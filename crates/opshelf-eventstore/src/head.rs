@@ -18,6 +18,9 @@ use crate::model::Labels;
 
 /// An open chunk is sealed before it would grow past this.
 const HEAD_CHUNK: usize = 64 * 1024;
+/// Bytes of records per byte of a full chunk's filter: ~10 bits per distinct token for spans
+/// and for log lines of ~150 bytes (a false positive costs one search of the chunk).
+const FILTER_RATIO: usize = 8;
 
 #[derive(Debug, Clone)]
 pub(crate) struct HeadChunk {
@@ -40,20 +43,20 @@ impl HeadChunk {
         }
     }
 
-    /// Builds and sets the filter (`bits_per_token` as block filters); returns the bytes it
-    /// holds, 0 when it was set already. A record that does not decode leaves the chunk
-    /// without one (it is then searched, and the query reports the corruption).
-    pub(crate) fn build_filter(&self, bits_per_token: u32) -> usize {
+    /// Builds and sets the filter, one byte per `FILTER_RATIO` bytes of records; returns the
+    /// bytes it holds, 0 when it was set already. A record that does not decode leaves the
+    /// chunk without one (it is then searched, and the query reports the corruption).
+    pub(crate) fn build_filter(&self) -> usize {
         if self.filter.get().is_some() {
             return 0;
         }
-        let mut hashes = Vec::with_capacity(self.count as usize * 8);
+        let mut f = Filter::with_size(self.data.len() / FILTER_RATIO);
         for rec in codec::read_records(&self.data) {
             let ok = rec.and_then(|rec| {
                 rec.for_each_text(|text, is_attr| {
-                    bloom::for_each_whole_token(text, |h| hashes.push(h));
+                    bloom::for_each_whole_token(text, |h| f.insert(h));
                     if is_attr {
-                        hashes.push(bloom::value_hash(text));
+                        f.insert(bloom::value_hash(text));
                     }
                 })
             });
@@ -61,7 +64,6 @@ impl HeadChunk {
                 return 0;
             }
         }
-        let f = Filter::new(&mut hashes, bits_per_token);
         let n = f.size();
         if self.filter.set(f).is_ok() { n } else { 0 }
     }
@@ -216,9 +218,9 @@ mod tests {
         }
         let c = sealed.first().expect("a chunk filled up");
         assert!(c.filter.get().is_none());
-        let n = c.build_filter(16);
+        let n = c.build_filter();
         assert!(n > 0 && n < c.data.len(), "{n} of {}", c.data.len());
-        assert_eq!(c.build_filter(16), 0, "built once");
+        assert_eq!(c.build_filter(), 0, "built once");
         let f = c.filter.get().unwrap();
         let probe = bloom::NeedleProbe::delimited;
         for i in 0..c.count {

@@ -172,7 +172,7 @@ impl EventStore {
             recovery.torn_bytes_cut += r.cut_bytes;
         }
         for c in sealed.drain(..) {
-            active.bytes += c.build_filter(cfg.bloom_bits_per_token);
+            active.bytes += c.build_filter();
         }
         next_id = next_id.max(1);
         let seg = Segment::create(&wal_dir, active.gen_)?;
@@ -693,8 +693,7 @@ fn writer_loop(inner: &Arc<Inner>, rx: &Receiver<Msg>, mut seg: Segment) {
             }
             // filters for the chunks that filled up, outside the lock; only this thread
             // freezes the active head, so they are still its chunks when it is charged
-            let bits = inner.cfg.bloom_bits_per_token;
-            let built: usize = sealed.drain(..).map(|c| c.build_filter(bits)).sum();
+            let built: usize = sealed.drain(..).map(|c| c.build_filter()).sum();
             if built > 0 {
                 inner
                     .state
