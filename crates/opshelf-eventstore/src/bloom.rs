@@ -56,23 +56,13 @@ fn runs(text: &[u8]) -> impl Iterator<Item = (usize, usize)> + '_ {
 
 /// Hashes of every token of `text` (duplicates included), and the minimizers of tokens of
 /// at least `SUB_MIN_RUN` bytes.
-pub(crate) fn for_each_token(text: &[u8], f: impl FnMut(u64)) {
-    tokens(text, true, f);
-}
-
-/// Hashes of every token of `text`, without minimizers (a head chunk's filter, built on the
-/// write path, where minimizers would cost more than the substring lookups they serve).
-pub(crate) fn for_each_whole_token(text: &[u8], f: impl FnMut(u64)) {
-    tokens(text, false, f);
-}
-
-fn tokens(text: &[u8], grams: bool, mut f: impl FnMut(u64)) {
+pub(crate) fn for_each_token(text: &[u8], mut f: impl FnMut(u64)) {
     for (start, end) in runs(text) {
         let tok = &text[start..end];
         if tok.len() >= MIN_TOKEN {
             f(token_hash(&tok[..tok.len().min(MAX_TOKEN)]));
         }
-        if grams && tok.len() >= SUB_MIN_RUN {
+        if tok.len() >= SUB_MIN_RUN {
             for_each_minimizer(tok, &mut f);
         }
     }
@@ -149,50 +139,6 @@ pub(crate) fn build(hashes: &mut Vec<u64>, bits_per_token: u32) -> (Vec<u8>, u32
 /// Does the 64-byte block (the one `block_of(h)` selected) have every bit of `h`?
 pub(crate) fn block_may_contain(block: &[u8], h: u64) -> bool {
     block.len() == BLOOM_BLOCK && bits(h).all(|bit| block[bit / 8] & (1 << (bit % 8)) != 0)
-}
-
-/// A filter held in memory: a sealed head chunk's, made of the same 64-byte blocks as the
-/// filters in block files, without minimizers.
-#[derive(Debug, Clone)]
-pub(crate) struct Filter {
-    bytes: Vec<u8>,
-    nblocks: u32,
-}
-
-impl Filter {
-    /// An empty filter of about `bytes` bytes (at least one block). Its hashes are set as
-    /// they come, without counting the distinct ones first: sized by the bytes it covers,
-    /// it costs no sort on the write path.
-    pub(crate) fn with_size(bytes: usize) -> Self {
-        let nblocks = bytes.div_ceil(BLOOM_BLOCK).clamp(1, u32::MAX as usize);
-        Filter {
-            bytes: vec![0; nblocks * BLOOM_BLOCK],
-            nblocks: nblocks as u32,
-        }
-    }
-
-    pub(crate) fn insert(&mut self, h: u64) {
-        let base = block_of(h, self.nblocks) as usize * BLOOM_BLOCK;
-        for bit in bits(h) {
-            self.bytes[base + bit / 8] |= 1 << (bit % 8);
-        }
-    }
-
-    /// Bytes it holds.
-    pub(crate) fn size(&self) -> usize {
-        self.bytes.capacity()
-    }
-
-    pub(crate) fn may_contain(&self, probe: &NeedleProbe) -> bool {
-        let test = |h: u64| -> Result<bool, std::convert::Infallible> {
-            let at = block_of(h, self.nblocks) as usize * BLOOM_BLOCK;
-            Ok(self
-                .bytes
-                .get(at..at + BLOOM_BLOCK)
-                .is_some_and(|b| block_may_contain(b, h)))
-        };
-        probe.check(false, test).unwrap_or(true)
-    }
 }
 
 /// What to probe for a needle. A chunk may hold it only if the whole-value probe hits or

@@ -2,25 +2,15 @@
 //! chunks of encoded records (`codec::put_record`, in arrival order). The active head takes
 //! appends; at `head_cut_bytes` or `flush_interval_secs` the writer freezes it (every chunk
 //! sealed, immutable behind an `Arc`) and the maintenance thread turns it into blocks.
-//!
-//! A chunk sealed because it was full gets a token filter (`HeadChunk::filter`), built by the
-//! writer after it releases the state lock, so a needle query (a trace by id) skips the head
-//! chunks that cannot hold it instead of searching their bytes. Chunks sealed at a freeze and
-//! the open chunks have none: they are searched.
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Instant;
 
-use crate::bloom::{self, Filter};
-use crate::codec;
 use crate::model::Labels;
 
 /// An open chunk is sealed before it would grow past this.
 const HEAD_CHUNK: usize = 64 * 1024;
-/// Bytes of records per byte of a full chunk's filter: ~10 bits per distinct token for spans
-/// and for log lines of ~150 bytes (a false positive costs one search of the chunk).
-const FILTER_RATIO: usize = 8;
 
 #[derive(Debug, Clone)]
 pub(crate) struct HeadChunk {
@@ -28,8 +18,6 @@ pub(crate) struct HeadChunk {
     pub min_t: i64,
     pub max_t: i64,
     pub count: u32,
-    /// Every token and attribute value of its records; set once, after sealing.
-    pub filter: OnceLock<Filter>,
 }
 
 impl HeadChunk {
@@ -39,33 +27,7 @@ impl HeadChunk {
             min_t: i64::MAX,
             max_t: i64::MIN,
             count: 0,
-            filter: OnceLock::new(),
         }
-    }
-
-    /// Builds and sets the filter, one byte per `FILTER_RATIO` bytes of records; returns the
-    /// bytes it holds, 0 when it was set already. A record that does not decode leaves the
-    /// chunk without one (it is then searched, and the query reports the corruption).
-    pub(crate) fn build_filter(&self) -> usize {
-        if self.filter.get().is_some() {
-            return 0;
-        }
-        let mut f = Filter::with_size(self.data.len() / FILTER_RATIO);
-        for rec in codec::read_records(&self.data) {
-            let ok = rec.and_then(|rec| {
-                rec.for_each_text(|text, is_attr| {
-                    bloom::for_each_whole_token(text, |h| f.insert(h));
-                    if is_attr {
-                        f.insert(bloom::value_hash(text));
-                    }
-                })
-            });
-            if ok.is_err() {
-                return 0;
-            }
-        }
-        let n = f.size();
-        if self.filter.set(f).is_ok() { n } else { 0 }
     }
 }
 
@@ -119,8 +81,7 @@ impl Head {
         self.tenant_streams.get(tenant).copied().unwrap_or(0)
     }
 
-    /// Adds one batch's encoded records; returns how many bytes the head grew by. A chunk it
-    /// sealed to make room goes to `sealed` (for its filter).
+    /// Adds one batch's encoded records; returns how many bytes the head grew by.
     pub(crate) fn insert(
         &mut self,
         key: StreamKey,
@@ -128,7 +89,6 @@ impl Head {
         count: usize,
         min_t: i64,
         max_t: i64,
-        sealed: &mut Vec<Arc<HeadChunk>>,
     ) -> usize {
         if self.records == 0 {
             self.created = Instant::now();
@@ -144,9 +104,8 @@ impl Head {
         });
         let mut grown = 0usize;
         if !sh.open.data.is_empty() && sh.open.data.len() + records.len() > HEAD_CHUNK {
-            let full = Arc::new(std::mem::replace(&mut sh.open, HeadChunk::new()));
-            sealed.push(full.clone());
-            sh.sealed.push(full);
+            let full = std::mem::replace(&mut sh.open, HeadChunk::new());
+            sh.sealed.push(Arc::new(full));
         }
         let before = sh.open.data.capacity();
         if sh.open.data.is_empty() {
@@ -188,52 +147,14 @@ mod tests {
             labels: Arc::new(Labels::new([("a", "b")])),
         };
         let mut enc = Vec::new();
-        let mut sealed = Vec::new();
         crate::codec::put_record(&mut enc, &Record::new(5, vec![b'x'; 1000]));
         for _ in 0..200 {
-            h.insert(key.clone(), &enc, 1, 5, 5, &mut sealed);
+            h.insert(key.clone(), &enc, 1, 5, 5);
         }
         let sh = &h.streams[&key];
         assert!(sh.sealed.len() >= 2);
-        assert_eq!(sealed.len(), sh.sealed.len());
         assert_eq!(h.records, 200);
         assert!(h.bytes >= 200 * enc.len());
         assert_eq!(h.streams_of("t"), 1);
-    }
-
-    #[test]
-    fn a_filter_holds_every_token_and_value_of_its_chunk() {
-        let mut h = Head::new(1);
-        let key = StreamKey {
-            tenant: "t".into(),
-            labels: Arc::new(Labels::new([("a", "b")])),
-        };
-        let mut sealed = Vec::new();
-        for i in 0..1000u32 {
-            let mut enc = Vec::new();
-            let rec = Record::new(i64::from(i), format!("GET /items/{i} user=u{i}-x"))
-                .with_attr("trace_id", format!("{i:032x}"));
-            crate::codec::put_record(&mut enc, &rec);
-            h.insert(key.clone(), &enc, 1, 5, 5, &mut sealed);
-        }
-        let c = sealed.first().expect("a chunk filled up");
-        assert!(c.filter.get().is_none());
-        let n = c.build_filter();
-        assert!(n > 0 && n < c.data.len(), "{n} of {}", c.data.len());
-        assert_eq!(c.build_filter(), 0, "built once");
-        let f = c.filter.get().unwrap();
-        let probe = bloom::NeedleProbe::delimited;
-        for i in 0..c.count {
-            assert!(f.may_contain(&probe(&format!("{i:032x}"))), "{i}");
-            assert!(f.may_contain(&probe(&format!("u{i}-x"))), "value {i}");
-        }
-        let absent = (50_000..51_000u32)
-            .filter(|i| f.may_contain(&probe(&format!("{i:032x}"))))
-            .count();
-        assert!(absent < 10, "{absent} false positives of 1000");
-        // a substring probe with no whole token cannot use it: the chunk is searched
-        assert!(f.may_contain(&bloom::NeedleProbe::substring(
-            "zzzzzzzzzzzzzzzzzzzzzzzzzzzz"
-        )));
     }
 }

@@ -308,12 +308,7 @@ impl QueryIter {
                 self.make_cursor(labels, records?)?;
             }
             Source::Head { labels, chunk } => {
-                // a full chunk's filter, else one memmem over the chunk
-                if let Some(f) = chunk.filter.get()
-                    && !self.probes.iter().all(|p| f.may_contain(p))
-                {
-                    return Ok(());
-                }
+                // head chunks have no filter: one memmem over the chunk instead
                 if !self.text.may_hold(&chunk.data) {
                     return Ok(());
                 }

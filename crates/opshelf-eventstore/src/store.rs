@@ -147,7 +147,6 @@ impl EventStore {
         let segs = wal::list_segments(&wal_dir)?;
         let last = segs.last().copied().unwrap_or(0).max(flushed);
         let mut active = Head::new(last + 1);
-        let mut sealed = Vec::new();
         for &g in &segs {
             let path = wal::segment_path(&wal_dir, g);
             if g <= flushed {
@@ -159,7 +158,7 @@ impl EventStore {
                     tenant: b.tenant.to_owned(),
                     labels: Arc::new(b.labels),
                 };
-                active.insert(key, b.records, b.count, b.min_t, b.max_t, &mut sealed);
+                active.insert(key, b.records, b.count, b.min_t, b.max_t);
                 recovery.records_replayed += b.count as u64;
                 Ok(())
             })?;
@@ -170,9 +169,6 @@ impl EventStore {
             );
             recovery.wal_segments_replayed += 1;
             recovery.torn_bytes_cut += r.cut_bytes;
-        }
-        for c in sealed.drain(..) {
-            active.bytes += c.build_filter();
         }
         next_id = next_id.max(1);
         let seg = Segment::create(&wal_dir, active.gen_)?;
@@ -620,7 +616,6 @@ fn writer_loop(inner: &Arc<Inner>, rx: &Receiver<Msg>, mut seg: Segment) {
     let mut group: Vec<AppendReq> = Vec::new();
     let mut freezes: Vec<tokio::sync::oneshot::Sender<()>> = Vec::new();
     let mut buf: Vec<u8> = Vec::new();
-    let mut sealed: Vec<Arc<HeadChunk>> = Vec::new();
     loop {
         let tick = Duration::from_millis(250);
         match rx.recv_timeout(tick) {
@@ -680,7 +675,6 @@ fn writer_loop(inner: &Arc<Inner>, rx: &Receiver<Msg>, mut seg: Segment) {
                         r.frame.count,
                         r.frame.min_t,
                         r.frame.max_t,
-                        &mut sealed,
                     );
                 }
             }
@@ -690,18 +684,6 @@ fn writer_loop(inner: &Arc<Inner>, rx: &Receiver<Msg>, mut seg: Segment) {
                 let _ = r.ack.send(Ok(Ack {
                     records: r.frame.count,
                 }));
-            }
-            // filters for the chunks that filled up, outside the lock; only this thread
-            // freezes the active head, so they are still its chunks when it is charged
-            let built: usize = sealed.drain(..).map(|c| c.build_filter()).sum();
-            if built > 0 {
-                inner
-                    .state
-                    .write()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .active
-                    .bytes += built;
-                inner.ingest.charge(built);
             }
         }
         let (size, age, empty) = {

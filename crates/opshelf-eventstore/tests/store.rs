@@ -201,8 +201,8 @@ fn reads_from_the_head_and_from_blocks_agree() {
 }
 
 #[test]
-fn needles_on_full_head_chunks_go_through_their_filters_and_agree_with_a_scan() {
-    // ~250 KB per stream: several 64 KiB head chunks fill up and get filters
+fn needles_on_full_head_chunks_agree_with_a_scan() {
+    // ~250 KB per stream: several 64 KiB head chunks fill up and are sealed
     let dir = tempfile::tempdir().unwrap();
     let s = EventStore::open(dir.path(), cfg()).unwrap();
     let base = now_ns();
@@ -217,7 +217,7 @@ fn needles_on_full_head_chunks_go_through_their_filters_and_agree_with_a_scan() 
         assert_eq!(hits, vec![t]);
     }
     drop(s);
-    // replayed from the WAL, the full chunks get their filters again
+    // and again once replayed from the WAL
     let s = EventStore::open(dir.path(), cfg()).unwrap();
     check_needle(&s, base, 2000);
 }
