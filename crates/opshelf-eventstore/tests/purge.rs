@@ -337,3 +337,117 @@ fn purge_refuses_an_inverted_range() {
     assert_eq!(st.records_removed, 1);
     assert_eq!(all_times(&s, "acme"), [11]);
 }
+
+const PURGE_CHILD_ENV: &str = "OPSHELF_EVENTSTORE_PURGE_CHILD";
+/// Records per stream of the kill -9 test: several 1 MiB blocks, so a purge rewrites more
+/// than one and a kill can land between two.
+const KILL_N: i64 = 20_000;
+const KILL_TO: i64 = BASE + 3 * KILL_N / 2;
+
+/// The child of `kill9_during_a_purge_keeps_every_other_record_and_a_rerun_finishes_it`: a
+/// no-op when run as an ordinary test.
+#[test]
+fn purge_child() {
+    let Ok(dir) = std::env::var(PURGE_CHILD_ENV) else {
+        return;
+    };
+    let s = EventStore::open(Path::new(&dir), cfg()).unwrap();
+    println!("START");
+    s.purge("acme", &[Matcher::eq("service", "api")], BASE, KILL_TO)
+        .unwrap();
+    println!("DONE");
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let dst = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &dst);
+        } else {
+            std::fs::copy(e.path(), dst).unwrap();
+        }
+    }
+}
+
+/// Every record outside the purge is there exactly once; one inside is there at most once,
+/// or never when `finished`.
+fn check_kill9(s: &EventStore, finished: bool) {
+    let mut seen = std::collections::HashMap::new();
+    for t in all_times(s, "acme") {
+        *seen.entry(t).or_insert(0) += 1;
+    }
+    for (k, _) in ["api", "web", "db"].iter().enumerate() {
+        for i in 0..KILL_N {
+            let t = BASE + 3 * i + k as i64;
+            let n = seen.get(&t).copied().unwrap_or(0);
+            let dropped = k == 0 && t <= KILL_TO;
+            match (dropped, finished) {
+                (false, _) => assert_eq!(n, 1, "record {t} kept once"),
+                (true, false) => assert!(n <= 1, "record {t} seen {n} times"),
+                (true, true) => assert_eq!(n, 0, "record {t} purged"),
+            }
+        }
+    }
+}
+
+#[test]
+fn kill9_during_a_purge_keeps_every_other_record_and_a_rerun_finishes_it() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    let seed = tempfile::tempdir().unwrap();
+    {
+        let s = EventStore::open(seed.path(), cfg()).unwrap();
+        fill(&s, "acme", KILL_N);
+        s.close().unwrap();
+    }
+    assert!(block_files(seed.path()).len() >= 3, "several blocks");
+    let mut interrupted = 0;
+    for delay_ms in [0u64, 1, 3, 6, 10, 20, 40, 80] {
+        let dir = tempfile::tempdir().unwrap();
+        copy_dir(seed.path(), dir.path());
+        let mut child = Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", "purge_child", "--nocapture", "--test-threads=1"])
+            .env(PURGE_CHILD_ENV, dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let l = lines.next().expect("child ended before START").unwrap();
+            // the harness prints "test purge_child ... " before it, on the same line
+            if l.ends_with("START") {
+                break;
+            }
+            assert!(Instant::now() < deadline, "child never started");
+        }
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        let pid = child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-KILL", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        child.wait().unwrap();
+        let done = lines.map_while(Result::ok).any(|l| l == "DONE");
+        interrupted += usize::from(!done);
+
+        let s = EventStore::open(dir.path(), cfg()).unwrap();
+        check_kill9(&s, done);
+        // the delete request is still pending: running it again finishes the job
+        s.purge("acme", &[Matcher::eq("service", "api")], BASE, KILL_TO)
+            .unwrap();
+        check_kill9(&s, true);
+        drop(s);
+        let s = EventStore::open(dir.path(), cfg()).unwrap();
+        check_kill9(&s, true);
+    }
+    assert!(interrupted > 0, "no kill landed before the purge ended");
+}
