@@ -29,11 +29,19 @@ pub(crate) fn maintenance_loop(inner: &Arc<Inner>) {
             }
             *woken = false;
         }
+        let closing = inner.closing.load(std::sync::atomic::Ordering::SeqCst);
         if let Err(e) = flush_frozen(inner) {
+            if closing {
+                // nothing is lost: the frozen heads' WAL segments stay until a flush
+                // succeeds, and the next open replays them. Retrying here would keep the
+                // process from exiting (a full disk, a removed data directory).
+                tracing::error!(error = %e, "event store: flushing the head at shutdown failed; the WAL keeps it for the next start");
+                break;
+            }
             tracing::error!(error = %e, "event store: flushing the head failed; will retry");
             std::thread::sleep(Duration::from_secs(1));
         }
-        if inner.closing.load(std::sync::atomic::Ordering::SeqCst) {
+        if closing {
             let pending = inner
                 .state
                 .read()

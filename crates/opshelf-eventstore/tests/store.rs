@@ -272,6 +272,25 @@ fn restart_replays_the_wal_and_reads_blocks_without_duplicates() {
 }
 
 #[test]
+fn close_gives_up_on_a_head_it_cannot_flush_and_the_wal_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let base = now_ns();
+    let s = EventStore::open(dir.path(), cfg()).unwrap();
+    fill(&s, base, 100);
+    // block writes now fail (as on a full disk or a removed data directory)
+    std::fs::remove_dir_all(dir.path().join("blocks")).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(s.close()).unwrap());
+    let r = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("close returned");
+    assert!(r.is_err(), "the failed flush is reported");
+    let s = EventStore::open(dir.path(), cfg()).unwrap();
+    assert_eq!(s.stats().recovery.records_replayed, 300);
+    check_order_and_matchers(&s, base, 100);
+}
+
+#[test]
 fn a_torn_wal_tail_is_cut_on_open() {
     let dir = tempfile::tempdir().unwrap();
     let base = now_ns();
