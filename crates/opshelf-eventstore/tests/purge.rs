@@ -378,9 +378,9 @@ fn check_kill9(s: &EventStore, finished: bool) {
     for t in all_times(s, "acme") {
         *seen.entry(t).or_insert(0) += 1;
     }
-    for (k, _) in ["api", "web", "db"].iter().enumerate() {
+    for k in 0..3 {
         for i in 0..KILL_N {
-            let t = BASE + 3 * i + k as i64;
+            let t = BASE + 3 * i + k;
             let n = seen.get(&t).copied().unwrap_or(0);
             let dropped = k == 0 && t <= KILL_TO;
             match (dropped, finished) {
@@ -396,7 +396,7 @@ fn check_kill9(s: &EventStore, finished: bool) {
 fn kill9_during_a_purge_keeps_every_other_record_and_a_rerun_finishes_it() {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    use std::time::{Duration, Instant};
+    use std::time::Duration;
 
     let seed = tempfile::tempdir().unwrap();
     {
@@ -417,15 +417,13 @@ fn kill9_during_a_purge_keeps_every_other_record_and_a_rerun_finishes_it() {
             .spawn()
             .unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let l = lines.next().expect("child ended before START").unwrap();
-            // the harness prints "test purge_child ... " before it, on the same line
-            if l.ends_with("START") {
-                break;
-            }
-            assert!(Instant::now() < deadline, "child never started");
-        }
+        // the harness prints "test purge_child ... " before it, on the same line
+        while !lines
+            .next()
+            .expect("child ended before START")
+            .unwrap()
+            .ends_with("START")
+        {}
         std::thread::sleep(Duration::from_millis(delay_ms));
         let pid = child.id().to_string();
         assert!(
