@@ -16,7 +16,9 @@
 //! - `head.rs` — acknowledged records not yet in a block, per stream, in 64 KiB chunks.
 //! - `block.rs` — block files: zstd chunks of one stream each, a bloom filter per chunk,
 //!   a chunk table and a summary (tenant, time bounds, stream labels) behind a footer.
-//!   `block/builder.rs` writes them (`BlockBuilder`: a flush's records, compaction's copies).
+//!   `block/builder.rs` writes them (`BlockBuilder`: a flush's records, compaction's copies,
+//!   or, when a run's chunks are small, their records re-encoded into full chunks:
+//!   `block/builder/rechunk.rs`).
 //! - `bloom.rs` — tokenizer and blocked (64-byte) bloom filters, one per chunk and one per
 //!   flushed group of chunks: a needle costs one 64-byte `pread` per group, then one per chunk
 //!   of the groups that hit, so filters never need to be in memory.

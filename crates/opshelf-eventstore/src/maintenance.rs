@@ -161,7 +161,8 @@ pub(crate) fn maintain(inner: &Inner) -> Result<()> {
 
 /// Merges one run of small blocks of a tenant (adjacent in time, together at most
 /// `block_target_bytes` raw and `max_block_span` long). Chunks and blooms are copied, not
-/// recompressed. Returns whether it merged anything.
+/// recompressed, unless the chunks are small (see `block/builder/rechunk.rs`). Returns
+/// whether it merged anything.
 fn compact_once(inner: &Inner) -> Result<bool> {
     let target = inner.cfg.block_target_bytes as u64;
     let span = inner.cfg.max_block_span_ns();
@@ -216,16 +217,41 @@ fn compact_once(inner: &Inner) -> Result<bool> {
     let w = inner.store.create(id)?;
     let mut nb = BlockBuilder::new(w, id, &run[0].meta.tenant, gen_, replaces, &inner.cfg)?;
     nb.preset_streams(&all_labels);
-    // input by input (one table in memory at a time), so each keeps its bloom groups
-    for b in &run {
-        let table = block::read_table(&b.meta, b.src.as_ref())?;
-        let map: Vec<u32> = b
-            .meta
-            .streams
+    let maps: Vec<Vec<u32>> = run
+        .iter()
+        .map(|b| {
+            b.meta
+                .streams
+                .iter()
+                .map(|s| all_labels.binary_search(&s.labels).unwrap_or(0) as u32)
+                .collect()
+        })
+        .collect();
+    let raw: u64 = run.iter().map(|b| b.meta.raw_bytes).sum();
+    let tables = run
+        .iter()
+        .map(|b| block::read_table(&b.meta, b.src.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    let plan = if block::worth_rechunking(&tables, raw, inner.cfg.chunk_target_bytes) {
+        let inputs: Vec<_> = run
             .iter()
-            .map(|s| all_labels.binary_search(&s.labels).unwrap_or(0) as u32)
+            .zip(&tables)
+            .zip(&maps)
+            .map(|((b, t), m)| (b.src.as_ref(), t, m.as_slice()))
             .collect();
-        nb.copy_block(b.src.as_ref(), &table, &map)?;
+        block::rechunk_plan(&inputs)?
+    } else {
+        None
+    };
+    match plan {
+        // small chunks, each stream's disjoint in time: re-encoded into full ones
+        Some(chunks) => nb.rechunk(&chunks)?,
+        // input by input, so each keeps its bloom groups
+        None => {
+            for ((b, table), map) in run.iter().zip(&tables).zip(&maps) {
+                nb.copy_block(b.src.as_ref(), table, map)?;
+            }
+        }
     }
     let meta = nb.finish()?;
     let src = inner.store.open(id)?;

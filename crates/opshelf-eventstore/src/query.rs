@@ -299,7 +299,7 @@ impl QueryIter {
                     }
                 };
                 let records = if self.text.may_hold(&raw) {
-                    self.decode(block::chunk_records(&raw), false)
+                    self.decode(block::chunk_records(&raw, chunk.columnar), false)
                 } else {
                     Ok(Vec::new())
                 };

@@ -1,5 +1,6 @@
-//! Writing blocks: `BlockBuilder` takes records stream by stream (a flush) or copies chunks
-//! and filters of other blocks verbatim (compaction), or copies a block without the records
+//! Writing blocks: `BlockBuilder` takes records stream by stream (a flush), copies chunks
+//! and filters of other blocks verbatim (compaction), re-encodes small chunks of other blocks
+//! into full ones (compaction, `builder/rechunk.rs`), or copies a block without the records
 //! a purge drops (`builder/rewrite.rs`). The layout it writes is in `block.rs`.
 //!
 //! Invariants: a chunk holds one stream's records in time order; every chunk gets its own
@@ -17,8 +18,10 @@ use crate::codec::{self, RecordRef};
 use crate::error::{Error, Result, corrupt};
 use crate::model::Labels;
 
+mod rechunk;
 mod rewrite;
 
+pub(crate) use rechunk::{plan as rechunk_plan, worth_it as worth_rechunking};
 pub(crate) use rewrite::Cut;
 
 /// Writes a block as its records come, stream by stream, each stream in time order.
@@ -37,8 +40,11 @@ pub(crate) struct BlockBuilder {
     /// distinct tokens of every chunk since `group_start` (for the group filter)
     group_hashes: Vec<u64>,
     group_start: u32,
-    // the chunk being filled
+    // the chunk being filled: its time deltas and its attrs and bodies (columnar), and the
+    // buffer they are joined in to be compressed
+    times: Vec<u8>,
     raw: Vec<u8>,
+    joined: Vec<u8>,
     hashes: Vec<u64>,
     prev_t: i64,
     cmin: i64,
@@ -86,7 +92,9 @@ impl BlockBuilder {
             cur_stream: 0,
             group_hashes: Vec::new(),
             group_start: 0,
+            times: Vec::new(),
             raw: Vec::with_capacity(cfg.chunk_target_bytes + 4096),
+            joined: Vec::new(),
             hashes: Vec::new(),
             prev_t: 0,
             cmin: i64::MAX,
@@ -113,14 +121,14 @@ impl BlockBuilder {
         if self.ccount == 0 {
             self.prev_t = 0;
         }
-        codec::put_ivarint(&mut self.raw, rec.time_ns.wrapping_sub(self.prev_t));
+        codec::put_ivarint(&mut self.times, rec.time_ns.wrapping_sub(self.prev_t));
         self.raw.extend_from_slice(rec.rest);
         self.prev_t = rec.time_ns;
         record_hashes(rec, &mut self.hashes)?;
         self.cmin = self.cmin.min(rec.time_ns);
         self.cmax = self.cmax.max(rec.time_ns);
         self.ccount += 1;
-        if self.raw.len() >= self.chunk_target {
+        if self.times.len() + self.raw.len() >= self.chunk_target {
             self.end_chunk()?;
         }
         Ok(())
@@ -130,9 +138,13 @@ impl BlockBuilder {
         if self.ccount == 0 {
             return Ok(());
         }
+        self.joined.clear();
+        codec::put_uvarint(&mut self.joined, u64::from(self.ccount));
+        self.joined.extend_from_slice(&self.times);
+        self.joined.extend_from_slice(&self.raw);
         let z = self
             .comp
-            .compress(&self.raw)
+            .compress(&self.joined)
             .map_err(|e| Error::Config(format!("zstd: {e}")))?;
         let (bloom, nblocks) = bloom::build(&mut self.hashes, self.bloom_bits);
         self.group_hashes.extend_from_slice(&self.hashes);
@@ -143,15 +155,17 @@ impl BlockBuilder {
             records: self.ccount,
             offset: self.pos,
             len: z.len() as u32,
-            raw_len: self.raw.len() as u32,
+            raw_len: self.joined.len() as u32,
             crc: crc32fast::hash(&z),
             bloom_blocks: nblocks,
             grams: true,
+            columnar: true,
         };
         self.w.append(&z)?;
         self.w.append(&bloom)?;
         self.pos = c.end();
         self.add_chunk(c);
+        self.times.clear();
         self.raw.clear();
         self.hashes.clear();
         self.cmin = i64::MAX;

@@ -110,8 +110,98 @@ fn substring_probes_use_minimizers_and_skip_them_on_version_1_filters() {
     );
     assert!(
         decode_table(&v1, &m).is_err(),
-        "a v1 table is not a v2 table"
+        "a v1 table is not read as the current format"
     );
+    assert!(table.chunks.iter().all(|c| c.columnar));
+    // the columnar flag is a format 3 flag: a version 2 table that has it is corrupt
+    let v2 = BlockMeta {
+        format: 2,
+        ..m.clone()
+    };
+    assert!(decode_table(&encode_table(&table.chunks, &table.groups), &v2).is_err());
+    let row: Vec<ChunkMeta> = table
+        .chunks
+        .iter()
+        .map(|c| ChunkMeta {
+            columnar: false,
+            ..*c
+        })
+        .collect();
+    let t2 = decode_table(&encode_table(&row, &table.groups), &v2).unwrap();
+    assert!(t2.chunks.iter().all(|c| c.grams && !c.columnar));
+}
+
+/// Three records (times 5, 7, 7; no attrs) as format 2 writes a chunk (record after
+/// record) and as format 3 does (count, times, then attrs and bodies).
+fn both_layouts() -> (Vec<u8>, Vec<u8>, Vec<Vec<u8>>) {
+    let recs = [(5i64, "a"), (7, "bb"), (7, "ccc")];
+    let rests: Vec<Vec<u8>> = recs
+        .iter()
+        .map(|(_, body)| {
+            let mut r = Vec::new();
+            codec::put_uvarint(&mut r, 0);
+            codec::put_bytes(&mut r, body.as_bytes());
+            r
+        })
+        .collect();
+    let (mut row, mut times, mut prev) = (Vec::new(), Vec::new(), 0);
+    for ((t, _), rest) in recs.iter().zip(&rests) {
+        codec::put_ivarint(&mut row, t - prev);
+        row.extend_from_slice(rest);
+        codec::put_ivarint(&mut times, t - prev);
+        prev = *t;
+    }
+    let mut col = Vec::new();
+    codec::put_uvarint(&mut col, 3);
+    col.extend_from_slice(&times);
+    col.extend_from_slice(&rests.concat());
+    (row, col, rests)
+}
+
+#[test]
+fn chunks_read_in_both_layouts_and_a_bad_columnar_chunk_is_one_error() {
+    let (row, col, rests) = both_layouts();
+    for (raw, columnar) in [(&row, false), (&col, true)] {
+        let got: Vec<(i64, Vec<u8>)> = chunk_records(raw, columnar)
+            .map(|r| r.map(|r| (r.time_ns, r.rest.to_vec())).unwrap())
+            .collect();
+        let want: Vec<(i64, Vec<u8>)> = [5, 7, 7].into_iter().zip(rests.clone()).collect();
+        assert_eq!(got, want, "columnar {columnar}");
+    }
+    let outcomes =
+        |raw: &[u8]| -> Vec<bool> { chunk_records(raw, true).map(|r| r.is_ok()).collect() };
+    let mut extra = col.clone();
+    extra.push(0);
+    assert_eq!(
+        outcomes(&extra),
+        [true, true, true, false],
+        "a byte after the records"
+    );
+    let mut count = col.clone();
+    count[0] = 100;
+    assert_eq!(outcomes(&count), [false], "more records than bytes");
+    count[0] = 2;
+    let short = outcomes(&count);
+    assert_eq!(
+        short.last(),
+        Some(&false),
+        "a count that leaves bytes over: {short:?}"
+    );
+    assert_eq!(
+        outcomes(&col[..col.len() - 1]),
+        [true, true, false],
+        "a body cut short"
+    );
+    assert_eq!(outcomes(&[]), [false], "no count");
+    // a row chunk read as columnar, and every prefix of both: errors, never a panic
+    let _ = outcomes(&row);
+    for raw in [&row, &col] {
+        for n in 0..raw.len() {
+            for columnar in [false, true] {
+                let _ = chunk_records(&raw[..n], columnar).count();
+            }
+        }
+    }
 }
 
 #[test]

@@ -83,7 +83,7 @@ impl BlockBuilder {
                 let raw = read_chunk(src, c, &mut dec)?;
                 if cut.touches(c) {
                     self.select_stream(c.stream)?;
-                    for rec in chunk_records(&raw) {
+                    for rec in chunk_records(&raw, c.columnar) {
                         let rec = rec?;
                         if cut.drops(rec.time_ns) {
                             out.dropped += 1;
@@ -94,7 +94,7 @@ impl BlockBuilder {
                     }
                     self.end_chunk()?;
                 } else {
-                    for rec in chunk_records(&raw) {
+                    for rec in chunk_records(&raw, c.columnar) {
                         record_hashes(rec?, &mut self.group_hashes)?;
                     }
                     self.copy_chunk(src, c, c.stream)?;
@@ -107,7 +107,7 @@ impl BlockBuilder {
     }
 
     /// New records go to stream `index` (ends the open chunk).
-    fn select_stream(&mut self, index: u32) -> Result<()> {
+    pub(super) fn select_stream(&mut self, index: u32) -> Result<()> {
         if index as usize >= self.meta.streams.len() {
             return Err(corrupt("chunk stream index"));
         }
@@ -321,6 +321,7 @@ mod tests {
             crc: 0,
             bloom_blocks: 1,
             grams: true,
+            columnar: true,
         };
         let group = |first, end| GroupBloom {
             first,

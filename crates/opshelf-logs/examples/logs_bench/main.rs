@@ -1,8 +1,9 @@
 //! The logs benchmark behind `bench/logs` (not run in CI). In one process:
-//! 1. push ingest: generated log lines (bench/eventstore's shape, ~200 bytes, trace ids) in
-//!    1,000-line protobuf+snappy `PushRequest`s, each decoded, validated and appended
-//!    durably by the same code as `POST /loki/api/v1/push` (HTTP framing excluded); CPU of
-//!    the generator thread is subtracted;
+//! 1. push ingest: generated log lines (`shapes.rs`: by default a request's lines share its
+//!    trace id; `unique` puts a fresh one on every line) in 1,000-line protobuf+snappy
+//!    `PushRequest`s, each decoded, validated and appended durably by the same code as
+//!    `POST /loki/api/v1/push` (HTTP framing excluded); CPU of the generator thread is
+//!    subtracted;
 //! 2. the needle query `{app="x"} |= "<trace id>"` through the engine over all of it (median
 //!    of 5), then `sum by (level) (count_over_time({app="x"} | logfmt [5m]))` over the 7 days
 //!    the data spans (one app: a sixth of the lines);
@@ -10,7 +11,7 @@
 //! 4. peak RSS and disk bytes per raw byte. The raw text is written to `<work>/raw.log` for
 //!    `grep -F` / `zstd -dc | grep -F` in the script.
 //!
-//! Usage: logs_bench <GB> <work dir>
+//! Usage: logs_bench <GB> <work dir> [requests|unique]
 
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
@@ -25,34 +26,20 @@ use opshelf_logs::push::{Entry, PushStream, proto};
 use opshelf_logs::{Config, LogStore};
 use tower::ServiceExt;
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+mod shapes;
 
-const APPS: &[&str] = &["x", "checkout", "cart", "search", "auth", "billing"];
-const PATHS: &[&str] = &[
-    "/api/cart",
-    "/api/items",
-    "/api/search",
-    "/login",
-    "/checkout",
-];
-const MSGS: &[&str] = &[
-    "request served",
-    "cache miss",
-    "slow upstream",
-    "retrying",
-    "user not found",
-];
+use shapes::{APPS, Gen, Shape};
+
+/// One protobuf+snappy `PushRequest` of `app`'s buffered entries.
+fn batch(app: usize, buf: &mut Vec<Entry>) -> Vec<u8> {
+    proto::encode(&[PushStream {
+        labels: Labels::new(vec![
+            ("app".into(), APPS[app].into()),
+            ("env".into(), "prod".into()),
+        ]),
+        entries: std::mem::take(buf),
+    }])
+}
 
 fn cpu_secs(path: &str) -> f64 {
     let s = std::fs::read_to_string(path).unwrap_or_default();
@@ -96,7 +83,9 @@ fn pct(mut v: Vec<f64>, p: f64) -> f64 {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let gb: f64 = args.get(1).map_or(Ok(1.0), |s| s.parse())?;
-    let work = PathBuf::from(args.get(2).ok_or("usage: logs_bench <GB> <work dir>")?);
+    let usage = "usage: logs_bench <GB> <work dir> [requests|unique]";
+    let work = PathBuf::from(args.get(2).ok_or(usage)?);
+    let shape = Shape::parse(args.get(3).map_or("requests", String::as_str)).ok_or(usage)?;
     let target = (gb * 1e9) as u64;
     let cfg = Config {
         retention_age_secs: 0,
@@ -113,36 +102,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // 1. ingest
     let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
     let raw_path = work.join("raw.log");
-    let generator = std::thread::spawn(move || -> std::io::Result<(u64, u64, String, f64)> {
+    let generator = std::thread::spawn(move || -> std::io::Result<(u64, u64, String, f64, f64)> {
         let mut raw = BufWriter::with_capacity(1 << 20, std::fs::File::create(raw_path)?);
-        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut lines_gen = Gen::new(shape);
         let now = opshelf_logs::api::params::now_ns();
         let span: i64 = 7 * 24 * 3600 * 1_000_000_000;
-        let step = (span / (target as i64 / 200).max(1)).max(1);
-        let mut t = now - span;
-        let needle = format!("{:016x}{:016x}", rng.next(), rng.next());
+        // a line's time is its place in the run: the lines fill the last 7 days evenly
+        let start = now - span;
+        let needle = lines_gen.needle().to_owned();
         let (mut written, mut lines, mut placed) = (0u64, 0u64, false);
         let mut bufs: Vec<Vec<Entry>> = vec![Vec::new(); APPS.len()];
         while written < target {
-            let mut app = rng.below(APPS.len() as u64) as usize;
-            let trace = if !placed && written >= target * 37 / 100 {
+            if !placed && written >= target * 37 / 100 {
                 placed = true;
-                app = 0; // the needle's line is in {app="x"}, the stream the query selects
-                needle.clone()
-            } else {
-                format!("{:016x}{:016x}", rng.next(), rng.next())
-            };
-            t += step;
-            let level = ["info", "info", "info", "debug", "warn", "error"][rng.below(6) as usize];
-            let line = format!(
-                "level={level} app={} trace_id={trace} span={:016x} GET {}/{} status=200 dur_ms={} msg=\"{}\"",
-                APPS[app],
-                rng.next(),
-                PATHS[rng.below(PATHS.len() as u64) as usize],
-                rng.below(100_000),
-                rng.below(900),
-                MSGS[rng.below(MSGS.len() as u64) as usize]
-            );
+                lines_gen.place_needle(); // into {app="x"}, the stream the query selects
+            }
+            let (app, line) = lines_gen.line();
+            let t = start + (span as f64 * (written as f64 / target as f64)) as i64 + 1;
             raw.write_all(line.as_bytes())?;
             raw.write_all(b"\n")?;
             written += line.len() as u64 + 1;
@@ -152,29 +128,42 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 line,
                 metadata: Vec::new(),
             });
-            if bufs[app].len() == 1000 {
-                let entries = std::mem::take(&mut bufs[app]);
-                let body = proto::encode(&[PushStream {
-                    labels: Labels::new(vec![
-                        ("app".into(), APPS[app].into()),
-                        ("env".into(), "prod".into()),
-                    ]),
-                    entries,
-                }]);
-                if tx.blocking_send(body).is_err() {
-                    break;
-                }
+            if bufs[app].len() == 1000 && tx.blocking_send(batch(app, &mut bufs[app])).is_err() {
+                break;
+            }
+        }
+        // the last, partial batches: every line of raw.log is in the store
+        for (app, buf) in bufs.iter_mut().enumerate() {
+            if !buf.is_empty() && tx.blocking_send(batch(app, buf)).is_err() {
+                break;
             }
         }
         raw.flush()?;
-        Ok((lines, written, needle, cpu_secs("/proc/thread-self/stat")))
+        Ok((
+            lines,
+            written,
+            needle,
+            lines_gen.bits,
+            cpu_secs("/proc/thread-self/stat"),
+        ))
     });
+    // FLUSH_EVERY_MB: cut the head after every that many MB of pushed lines, as the
+    // five-minute flush does when lines come slowly (1 GB a week is 0.5 MB in five minutes)
+    let flush_every = match std::env::var("FLUSH_EVERY_MB") {
+        Ok(v) => {
+            (v.parse::<f64>()
+                .map_err(|_| "FLUSH_EVERY_MB: a number of MB")?
+                * 1e6) as u64
+        }
+        Err(_) => 0,
+    };
+    let since_flush = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let rx = Arc::new(tokio::sync::Mutex::new(rx));
     let cpu0 = cpu_secs("/proc/self/stat");
     let t0 = Instant::now();
     let mut pushers = Vec::new();
     for _ in 0..4 {
-        let (rx, store) = (rx.clone(), store.clone());
+        let (rx, store, since_flush) = (rx.clone(), store.clone(), since_flush.clone());
         pushers.push(tokio::spawn(async move {
             let mut n = 0u64;
             loop {
@@ -182,7 +171,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     return n;
                 };
                 let streams = proto::decode(&body, 8 << 20).expect("decode");
+                let bytes: u64 = streams
+                    .iter()
+                    .flat_map(|s| &s.entries)
+                    .map(|e| e.line.len() as u64 + 1)
+                    .sum();
                 n += store.push("fake", streams).await.expect("push");
+                use std::sync::atomic::Ordering::Relaxed;
+                if flush_every > 0 && since_flush.fetch_add(bytes, Relaxed) + bytes >= flush_every {
+                    since_flush.store(0, Relaxed);
+                    let s = store.clone();
+                    tokio::task::spawn_blocking(move || s.events().flush())
+                        .await
+                        .expect("flush task")
+                        .expect("flush");
+                }
             }
         }));
     }
@@ -190,7 +193,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for p in pushers {
         pushed += p.await?;
     }
-    let (lines, raw_bytes, needle, gen_cpu) =
+    let (lines, raw_bytes, needle, bits, gen_cpu) =
         generator.join().map_err(|_| "generator panicked")??;
     let wall = t0.elapsed().as_secs_f64();
     let cpu = (cpu_secs("/proc/self/stat") - cpu0 - gen_cpu).max(0.001);
@@ -203,24 +206,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         pushed as f64 / wall
     );
     let s2 = store.clone();
-    tokio::task::spawn_blocking(move || s2.events().flush()).await??;
+    // the head cut into blocks, then compacted as the maintenance thread would
+    tokio::task::spawn_blocking(move || {
+        s2.events().flush()?;
+        s2.events().run_maintenance()
+    })
+    .await??;
     println!(
-        "raw_bytes={raw_bytes} disk_ratio={:.3}",
-        du(&work.join("store")) as f64 / raw_bytes as f64
+        "raw_bytes={raw_bytes} disk_ratio={:.4} (after compaction; head cut every {})",
+        du(&work.join("store")) as f64 / raw_bytes as f64,
+        if flush_every > 0 {
+            format!("{} MB pushed", flush_every as f64 / 1e6)
+        } else {
+            "third of the head's memory".to_owned()
+        }
     );
-    // What the generator's random choices carry: no lossless store goes below this ratio.
-    let entropy_bits = (APPS.len() as f64).log2()
-        + 128.0 // trace id
-        + 64.0 // span id
-        + (0.5 + 3.0 * (6f64.log2() / 6.0)) // level: info 1/2, debug, warn, error 1/6 each
-        + (PATHS.len() as f64).log2()
-        + 100_000f64.log2()
-        + 900f64.log2()
-        + (MSGS.len() as f64).log2();
-    let bound = entropy_bits / 8.0 * lines as f64 / raw_bytes as f64;
+    // What the generator's random draws carry: no lossless store goes below this ratio.
+    let bound = bits / 8.0 / raw_bytes as f64;
     println!(
-        "entropy_ratio={bound:.3} ({:.1} random bytes per {:.0}-byte line: the floor for any lossless store)",
-        entropy_bits / 8.0,
+        "shape={} entropy_ratio={bound:.4} ({:.1} random bytes per {:.0}-byte line: the floor for any lossless store)",
+        shape.name(),
+        bits / 8.0 / lines as f64,
         raw_bytes as f64 / lines as f64
     );
     println!("NEEDLE={needle}");
