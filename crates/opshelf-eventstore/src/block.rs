@@ -13,7 +13,7 @@
 //! A chunk holds one stream's records in time order, about `chunk_target_bytes` before
 //! compression: the record count, every record's time delta, then every record's attrs and
 //! body (a "columnar" chunk; the time deltas are the noisy bytes, and zstd finds the
-//! repeats between lines better without them in between: ~3% smaller on `bench/logs`), or,
+//! repeats between lines better without them in between: ~2% smaller on `bench/logs`), or,
 //! in blocks before format 3, `time delta, attrs, body` record after record. A group bloom covers every token of the chunks
 //! one flush wrote (half the bits per token of a chunk filter). Compaction copies chunks,
 //! chunk filters and group filters verbatim, so a compacted block has one group per input;

@@ -15,8 +15,8 @@ const LOG_ZSTD_LEVEL: i32 = 7;
 /// Filter bits per distinct token of log chunks (group filters get half; the store's
 /// default is 16). A probe then passes a chunk without its hash about once in 100. A
 /// trace-id needle makes three probes, all of which must pass, so about one chunk in 10^6
-/// without it is decompressed; a one-token needle, one in 100. On `bench/logs` this is 0.004
-/// of the raw size less than 12 bits, and 0.011 less than 16.
+/// without it is decompressed; a one-token needle, one in 100. On `bench/logs` (1 GB) this
+/// is 0.004 of the raw size less than 12 bits.
 const LOG_BLOOM_BITS: u32 = 10;
 
 /// `[logs]` settings.
