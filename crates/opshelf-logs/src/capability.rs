@@ -72,8 +72,13 @@ impl Capability for Logs {
         );
         ctx.metrics.register(
             "pushes_refused",
-            "Push requests refused by a limit or as malformed",
+            "Push requests refused by a limit or as malformed, whole or in part",
             store.counters.refused.clone(),
+        );
+        ctx.metrics.register(
+            "entries_out_of_window",
+            "Entries dropped as older than reject_old_samples_max_age_secs or past creation_grace_period_secs (Loki's discarded_samples greater_than_max_sample_age, too_far_in_future)",
+            store.counters.out_of_window.clone(),
         );
         if config.tail.enabled {
             crate::tail::spawn(&config, &ctx, store.clone())?;

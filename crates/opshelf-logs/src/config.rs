@@ -84,6 +84,12 @@ pub struct Limits {
     pub max_structured_metadata_size: usize,
     /// `max_structured_metadata_entries_count` (128).
     pub max_structured_metadata_entries_count: usize,
+    /// `reject_old_samples` (true): drop entries older than `reject_old_samples_max_age_secs`.
+    pub reject_old_samples: bool,
+    /// `reject_old_samples_max_age` in seconds (1w).
+    pub reject_old_samples_max_age_secs: u64,
+    /// `creation_grace_period` in seconds (10m): entries further in the future are dropped.
+    pub creation_grace_period_secs: u64,
     /// `max_query_length` in seconds (30d1h).
     pub max_query_length_secs: u64,
     /// `max_entries_limit_per_query` (5000).
@@ -104,6 +110,9 @@ impl Default for Limits {
             max_streams_per_tenant: 5000,
             max_structured_metadata_size: 64 * 1024,
             max_structured_metadata_entries_count: 128,
+            reject_old_samples: true,
+            reject_old_samples_max_age_secs: 7 * 86_400,
+            creation_grace_period_secs: 600,
             max_query_length_secs: 30 * 86_400 + 3600,
             max_entries_limit_per_query: 5000,
             max_query_series: 500,
@@ -283,6 +292,30 @@ impl Config {
                 "at most 65536",
             ));
         }
+        if l.reject_old_samples && l.reject_old_samples_max_age_secs == 0 {
+            return Err(ConfigError::new(
+                "limits.reject_old_samples_max_age_secs",
+                "a number of seconds greater than 0 (or reject_old_samples = false)",
+            ));
+        }
+        // far enough for any real clock, and `now ± it` in nanoseconds stays inside an i64
+        for (key, v) in [
+            (
+                "limits.reject_old_samples_max_age_secs",
+                l.reject_old_samples_max_age_secs,
+            ),
+            (
+                "limits.creation_grace_period_secs",
+                l.creation_grace_period_secs,
+            ),
+        ] {
+            if v > 100 * 365 * 86_400 {
+                return Err(ConfigError::new(
+                    key,
+                    "at most 3153600000 seconds (100 years)",
+                ));
+            }
+        }
         if l.query_timeout_secs == 0 {
             return Err(ConfigError::new(
                 "limits.query_timeout_secs",
@@ -395,6 +428,11 @@ max_label_value_length = 2048
 max_streams_per_tenant = 5000
 max_structured_metadata_size = 65536
 max_structured_metadata_entries_count = 128
+# Entries older than this (seconds; 1w) or more than creation_grace_period_secs (10m) in the
+# future are dropped, and the push answers 400 with Loki's message; the rest of it is stored.
+reject_old_samples = true
+reject_old_samples_max_age_secs = 604800
+creation_grace_period_secs = 600
 # max_query_length = 30d1h
 max_query_length_secs = 2595600
 max_entries_limit_per_query = 5000

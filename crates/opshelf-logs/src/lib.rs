@@ -10,7 +10,7 @@
 //! # Map
 //! - `capability.rs`: config section, listener, status, sink, tailer task.
 //! - `config.rs`: `[logs]`, Loki's limit names and defaults.
-//! - `push/`: the push formats and Loki's validation; `otlp.rs`: OTLP logs and Loki's labels.
+//! - `push/`: the push formats, Loki's validation and accepted time window; `otlp.rs`: OTLP logs and Loki's labels.
 //! - `store.rs`: validated pushes into the event store, the engine's `Source`, the `LogSink`.
 //! - `deletes.rs`: delete requests: tombstones applied to reads at once, purged from the
 //!   event store once their cancel period is over (`received` → `processed`).
@@ -30,3 +30,8 @@ pub mod tail;
 pub use capability::Logs;
 pub use config::{CONFIG_EXAMPLE, Config, Limits, TailConfig};
 pub use store::LogStore;
+
+/// Now, in Unix nanoseconds (the unit of every Loki timestamp).
+pub fn now_ns() -> i64 {
+    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}

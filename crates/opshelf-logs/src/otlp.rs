@@ -365,10 +365,13 @@ pub fn to_streams(records: Vec<OtelLogRecord>) -> Vec<PushStream> {
         if r.severity_number != 0 {
             metadata.push(("severity_number".to_owned(), r.severity_number.to_string()));
         }
+        // Loki's `timestampFromLogRecord`: the time, else the observed time, else now
         let ts_ns = if r.time_ns != 0 {
             r.time_ns
-        } else {
+        } else if r.observed_ns != 0 {
             r.observed_ns
+        } else {
+            crate::now_ns()
         };
         let labels = Labels::new(labels);
         let entry = Entry {

@@ -49,6 +49,7 @@ pub(crate) struct Counters {
     pub lines: Counter,
     pub bytes: Counter,
     pub refused: Counter,
+    pub out_of_window: Counter,
 }
 
 pub struct LogStore {
@@ -100,16 +101,35 @@ impl LogStore {
         self.tails.subscribe()
     }
 
-    /// Validate the whole request, then append it; returns the entries stored. Nothing is
-    /// written when validation fails.
+    /// Validate the whole request, drop the entries outside the time window, then append the
+    /// rest; returns the entries stored. Nothing is written when validation fails.
     ///
     /// # Errors
     /// Loki's 400s, the stream limit (429), back-pressure (429 + Retry-After), store failures.
+    /// A 400 for entries outside the time window comes after the others are stored, as
+    /// Loki's does ([`push::TimeWindow`]).
     pub async fn push(&self, tenant: &str, streams: Vec<PushStream>) -> Result<u64, StoreError> {
-        let streams = push::merge(streams);
+        let mut streams = push::merge(streams);
         if let Err(e) = push::validate(&streams, &self.limits) {
             self.counters.refused.inc();
             return Err(e.into());
+        }
+        let window = push::TimeWindow::new(&self.limits, crate::now_ns());
+        let (dropped, outside) = window.retain(&mut streams);
+        if dropped > 0 {
+            self.counters.refused.inc();
+            self.counters.out_of_window.inc_by(dropped as u64);
+        }
+        let stored = self.append_all(tenant, streams).await?;
+        match outside {
+            Some(e) => Err(e.into()),
+            None => Ok(stored),
+        }
+    }
+
+    async fn append_all(&self, tenant: &str, streams: Vec<PushStream>) -> Result<u64, StoreError> {
+        if streams.is_empty() {
+            return Ok(0);
         }
         let labels: Vec<es::Labels> = streams.iter().map(|s| to_es_labels(&s.labels)).collect();
         let refs: Vec<&es::Labels> = labels.iter().collect();

@@ -87,10 +87,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let work = PathBuf::from(args.get(2).ok_or(usage)?);
     let shape = Shape::parse(args.get(3).map_or("requests", String::as_str)).ok_or(usage)?;
     let target = (gb * 1e9) as u64;
-    let cfg = Config {
+    let mut cfg = Config {
         retention_age_secs: 0,
         ..Config::default()
     };
+    // the run backfills 7 days in minutes: its oldest lines pass a week's age while it pushes
+    cfg.limits.reject_old_samples = false;
     let es = opshelf_eventstore::EventStore::open(&work.join("store"), cfg.store_config())?;
     let store = Arc::new(LogStore::new(
         es,

@@ -2,6 +2,7 @@
 //! nanoseconds, float seconds or RFC 3339 (an integer of ≤ 10 digits is seconds), steps as
 //! durations or float seconds, `limit`, `direction`, and Loki's range and limit checks.
 
+pub use crate::now_ns;
 use axum::extract::{Form, FromRequest, Query, Request};
 use axum::http::Method;
 
@@ -55,10 +56,6 @@ impl<S: Send + Sync> FromRequest<S> for Params {
         }
         Ok(Params(v))
     }
-}
-
-pub fn now_ns() -> i64 {
-    i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos()).unwrap_or(i64::MAX)
 }
 
 /// Loki's `parseTimestamp`.

@@ -20,9 +20,20 @@ struct T {
     app: Arc<App>,
 }
 
+/// The captures are dated `T0` (2026-01-01): the time window is off so they can be replayed;
+/// `entries_outside_the_time_window_are_dropped_and_the_rest_is_stored` checks it on.
+fn captures_config() -> Config {
+    let mut cfg = Config::default();
+    cfg.limits.reject_old_samples = false;
+    cfg
+}
+
 async fn setup() -> T {
+    setup_with(captures_config()).await
+}
+
+async fn setup_with(cfg: Config) -> T {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = Config::default();
     let es = opshelf_eventstore::EventStore::open(dir.path(), cfg.store_config()).unwrap();
     let store = Arc::new(LogStore::new(
         es,
@@ -362,6 +373,61 @@ async fn bad_input_gets_lokis_status_and_message_and_writes_nothing() {
     );
 }
 
+/// Loki's `reject_old_samples` (1w) and `creation_grace_period` (10m): the entries outside
+/// are dropped, the others stored, and the push answers 400 with the last one's message.
+#[tokio::test]
+async fn entries_outside_the_time_window_are_dropped_and_the_rest_is_stored() {
+    let t = setup_with(Config::default()).await;
+    let now = crate::now_ns();
+    let day = 86_400 * 1_000_000_000i64;
+    let ct = [("content-type", "application/json")];
+    let body = format!(
+        r#"{{"streams":[{{"stream":{{"app":"w"}},"values":[["{}","eight days old"],["{}","six days old"],["{}","now"],["{}","in an hour"]]}},{{"stream":{{"app":"v"}},"values":[["{}","a year old"]]}}]}}"#,
+        now - 8 * day,
+        now - 6 * day,
+        now,
+        now + day / 24,
+        now - 365 * day,
+    );
+    let (s, b) = t.push("/loki/api/v1/push", &ct, body.into_bytes()).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    assert!(
+        b.starts_with("entry for stream '{app=\"v\"}' has timestamp too old: "),
+        "{b}"
+    );
+    assert!(b.contains(", oldest acceptable timestamp is: "), "{b}");
+    let window = |q: &str| {
+        format!(
+            "/loki/api/v1/query_range?query={}&start={}&end={}&direction=forward",
+            enc(q),
+            now - 29 * day,
+            now + day
+        )
+    };
+    let (_, v) = t.get(&window(r#"{app=~"w|v"}"#)).await;
+    let got: Vec<String> = lines(&v).into_iter().map(|(_, l)| l).collect();
+    assert_eq!(got, ["six days old", "now"], "{v}");
+    // a request of only entries outside stores nothing, and says which
+    let (s, b) = t
+        .push(
+            "/loki/api/v1/push",
+            &ct,
+            format!(
+                r#"{{"streams":[{{"stream":{{"app":"f"}},"values":[["{}","tomorrow"]]}}]}}"#,
+                now + day
+            )
+            .into_bytes(),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    assert!(
+        b.starts_with("entry for stream '{app=\"f\"}' has timestamp too new: "),
+        "{b}"
+    );
+    let (_, v) = t.get(&window(r#"{app="f"}"#)).await;
+    assert_eq!(lines(&v).len(), 0, "{v}");
+}
+
 #[tokio::test]
 async fn labels_values_series_stats_volume_and_delete() {
     let t = setup().await;
@@ -476,7 +542,7 @@ async fn open_with_processor(
     dir: &std::path::Path,
     storage: &opshelf_core::StorageView,
 ) -> (T, opshelf_core::Tasks) {
-    let cfg = Config::default();
+    let cfg = captures_config();
     let es = opshelf_eventstore::EventStore::open(dir, cfg.store_config()).unwrap();
     let deletes = Deletes::load(Some(storage.clone())).await.unwrap();
     let tasks = opshelf_core::Tasks::new(opshelf_core::Shutdown::new());

@@ -3,10 +3,13 @@
 //! - `proto.rs`: `logproto.PushRequest` (snappy block framing);
 //! - `json.rs`: the v1 JSON body and the legacy (`/api/prom/push`) JSON body;
 //! - `labels.rs`: Loki's label-set string (`{app="shop", env="test"}`);
-//! - this file: body decompression (gzip/deflate, capped after inflating) and validation.
+//! - this file: body decompression (gzip/deflate, capped after inflating), validation and
+//!   the accepted time window.
 //!
-//! A request is validated whole before anything is written: one bad entry refuses the
-//! request with Loki's 400 message, and nothing of it is stored.
+//! A request is validated whole before anything is written: one malformed stream or entry
+//! (labels, line size, metadata) refuses the request with Loki's 400 message, and nothing of
+//! it is stored. Entries outside the time window are the exception, as they are in Loki:
+//! only they are dropped (see [`TimeWindow`]).
 
 pub mod json;
 pub mod labels;
@@ -170,6 +173,98 @@ pub fn validate(streams: &[PushStream], l: &Limits) -> Result<(), PushError> {
     Ok(())
 }
 
+/// The entry times a push may carry: Loki's `reject_old_samples` (+ `reject_old_samples_max_age`)
+/// and `creation_grace_period`, from one `now` per request.
+///
+/// Loki's distributor drops an entry outside them, stores the rest of the request and answers
+/// 400 with the last such entry's message. That is kept here: an old entry is not a malformed
+/// request but a client catching up (a backlog replayed after downtime, a tailer that finds
+/// an old file), and Loki clients do not resend a 400, so refusing the whole request would
+/// lose its good lines too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeWindow {
+    /// Entries before this are too old (`None`: `reject_old_samples = false`).
+    pub oldest_ns: Option<i64>,
+    /// Entries after this are too new.
+    pub newest_ns: i64,
+}
+
+const NS_PER_SEC: i64 = 1_000_000_000;
+
+impl TimeWindow {
+    pub fn new(l: &Limits, now_ns: i64) -> Self {
+        let secs = |s: u64| {
+            i64::try_from(s)
+                .unwrap_or(i64::MAX)
+                .saturating_mul(NS_PER_SEC)
+        };
+        Self {
+            oldest_ns: l
+                .reject_old_samples
+                .then(|| now_ns.saturating_sub(secs(l.reject_old_samples_max_age_secs))),
+            newest_ns: now_ns.saturating_add(secs(l.creation_grace_period_secs)),
+        }
+    }
+
+    /// Loki's message for an entry of `stream` at `ts_ns`, or `None` if it is inside.
+    pub fn check(&self, stream: &Labels, ts_ns: i64) -> Option<String> {
+        // Loki checks the age first (validator.go `ValidateEntry`), in RFC 3339 to the second
+        if let Some(oldest) = self.oldest_ns
+            && ts_ns < oldest
+        {
+            return Some(format!(
+                "entry for stream '{stream}' has timestamp too old: {}, oldest acceptable timestamp is: {}",
+                rfc3339_secs(ts_ns),
+                rfc3339_secs(oldest)
+            ));
+        }
+        (ts_ns > self.newest_ns).then(|| {
+            format!(
+                "entry for stream '{stream}' has timestamp too new: {}",
+                rfc3339_secs(ts_ns)
+            )
+        })
+    }
+
+    /// Drop the entries outside the window (and the streams left empty). Returns how many were
+    /// dropped and the last one's message, which is what Loki answers.
+    pub fn retain(&self, streams: &mut Vec<PushStream>) -> (usize, Option<PushError>) {
+        let mut dropped = 0;
+        let mut last = None;
+        for s in streams.iter_mut() {
+            let labels = &s.labels;
+            s.entries.retain(|e| match self.check(labels, e.ts_ns) {
+                None => true,
+                Some(m) => {
+                    dropped += 1;
+                    last = Some(m);
+                    false
+                }
+            });
+        }
+        streams.retain(|s| !s.entries.is_empty());
+        (dropped, last.map(PushError::Invalid))
+    }
+}
+
+/// Go's `time.RFC3339` of a UTC time: whole seconds, `Z`.
+fn rfc3339_secs(ns: i64) -> String {
+    let secs = ns.div_euclid(NS_PER_SEC);
+    match time::OffsetDateTime::from_unix_timestamp(secs) {
+        Ok(t) => format!(
+            "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+            t.year(),
+            u8::from(t.month()),
+            t.day(),
+            t.hour(),
+            t.minute(),
+            t.second()
+        ),
+        // not for an i64 of nanoseconds (years 1677 to 2262), but say something true
+        Err(_) => format!("{secs}s since the epoch"),
+    }
+}
+
 /// Streams of the same labels are merged (a client may repeat a stream in one request);
 /// streams without entries are dropped.
 pub fn merge(streams: Vec<PushStream>) -> Vec<PushStream> {
@@ -239,6 +334,51 @@ mod tests {
             .to_string();
         assert!(e.contains("has label value too long"), "{e}");
         validate(&[stream(&[("app", "a")], &["fine"])], &l).unwrap();
+    }
+
+    #[test]
+    fn entries_outside_the_window_are_dropped_with_lokis_messages() {
+        let l = Limits::default();
+        let now = 1_764_590_400 * NS_PER_SEC; // 2025-12-01T12:00:00Z
+        let w = TimeWindow::new(&l, now);
+        let mut s = stream(&[("app", "a")], &["old", "ok", "new", "edge"]);
+        s.entries[0].ts_ns = now - 7 * 86_400 * NS_PER_SEC - 1;
+        s.entries[1].ts_ns = now;
+        s.entries[2].ts_ns = now + 600 * NS_PER_SEC + 1;
+        s.entries[3].ts_ns = now + 600 * NS_PER_SEC;
+        assert_eq!(
+            w.check(&s.labels, s.entries[0].ts_ns).unwrap(),
+            "entry for stream '{app=\"a\"}' has timestamp too old: 2025-11-24T11:59:59Z, oldest acceptable timestamp is: 2025-11-24T12:00:00Z"
+        );
+        let mut streams = vec![s, stream(&[("app", "b")], &["ancient"])];
+        streams[1].entries[0].ts_ns = -1;
+        let (n, e) = w.retain(&mut streams);
+        assert_eq!(n, 3);
+        // the last dropped entry's message, as Loki's distributor answers
+        assert_eq!(
+            e.unwrap().to_string(),
+            "entry for stream '{app=\"b\"}' has timestamp too old: 1969-12-31T23:59:59Z, oldest acceptable timestamp is: 2025-11-24T12:00:00Z"
+        );
+        assert_eq!(streams.len(), 1, "the emptied stream is gone");
+        let lines: Vec<&str> = streams[0].entries.iter().map(|e| e.line.as_str()).collect();
+        assert_eq!(lines, ["ok", "edge"]);
+        let mut future = vec![stream(&[("app", "a")], &["x"])];
+        future[0].entries[0].ts_ns = now + 3600 * NS_PER_SEC;
+        assert_eq!(
+            w.retain(&mut future).1.unwrap().to_string(),
+            "entry for stream '{app=\"a\"}' has timestamp too new: 2025-12-01T13:00:00Z"
+        );
+        // reject_old_samples = false keeps any age, never the future
+        let off = TimeWindow::new(
+            &Limits {
+                reject_old_samples: false,
+                ..Limits::default()
+            },
+            now,
+        );
+        assert_eq!(off.check(&Labels::default(), i64::MIN), None);
+        assert!(off.check(&Labels::default(), i64::MAX).is_some());
+        assert_eq!(rfc3339_secs(i64::MIN), "1677-09-21T00:12:43Z");
     }
 
     #[test]

@@ -519,7 +519,8 @@ impl Tailer {
             match r {
                 Ok(_) => {}
                 Err(StoreError::Push(e)) => {
-                    // a limit refused these lines: Promtail drops a 4xx batch, so do we
+                    // a limit refused these lines, or the ones outside the time window (the
+                    // rest are stored): Promtail drops a 4xx batch, so do we
                     tracing::warn!(file = %key, error = %e, "tailed lines refused");
                 }
                 Err(e) => {
