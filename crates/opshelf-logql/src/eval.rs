@@ -356,7 +356,17 @@ fn range_agg(
     let steps = ctx.steps.clone();
     let range = r.range_ns;
     let offset = r.offset_ns;
-    let pipeline = Pipeline::new(&r.log.stages).map_err(EvalError::Query)?;
+    // With the outer grouping pushed down from the first line (eager: integer sums, exact in
+    // any grouping) and no unwrap or inner grouping reading more, the parser need only extract
+    // what that grouping and the label filters read. Not on overflow: below the cap, results
+    // stay those of per-series windows to the bit, and fewer series would re-associate float sums.
+    let hint = match (&push, &r.unwrap, grouping) {
+        (Some(p), None, None) if p.active => p
+            .outer_by()
+            .and_then(|by| crate::pipeline::required_labels(&r.log.stages, by)),
+        _ => None,
+    };
+    let pipeline = Pipeline::with_hint(&r.log.stages, hint).map_err(EvalError::Query)?;
     let unwrap = r
         .unwrap
         .as_ref()

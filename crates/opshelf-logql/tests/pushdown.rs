@@ -124,6 +124,12 @@ fn pushdown_gives_identical_results() {
         r#"max by (level) (max_over_time({app="x"} | logfmt | unwrap n [1m]))"#,
         r#"min (min_over_time({app="x"} | logfmt | unwrap n [1m] offset 30s))"#,
         r#"sum by (level) (rate({app="x"} | logfmt [1m]))"#,
+        // parser hints: label filters after the parser are extracted with the grouping
+        r#"sum by (level) (count_over_time({app="x"} | logfmt | status >= 400 [1m]))"#,
+        r#"sum by (env) (count_over_time({app="x"} | logfmt | level="warn" or n < 0 [1m]))"#,
+        r#"sum by (trace_id_extracted) (count_over_time({app="x"} | logfmt | status=500 [1m]))"#,
+        r#"sum (bytes_over_time({app="x"} |= "level" | logfmt | size="3KB" [1m]))"#,
+        r#"sum by (level) (rate({app="x"} | logfmt | status!=200 [1m]))"#,
         r#"sum by (env) (bytes_rate({app="x"}[1m]))"#,
         // nested: the order of the step vectors is visible
         r#"topk(1, sum by (level) (count_over_time({app="x"} | logfmt [1m])))"#,
@@ -347,4 +353,32 @@ fn high_cardinality_pipeline_errors_still_surface() {
         )
         .unwrap();
     assert_eq!(by_level(r)[0], ("info".to_owned(), 20_000.0));
+}
+
+/// Parser hints (Loki's): under a pushed-down `sum by (level)`, `logfmt` extracts only what the
+/// query reads. Results are the same (above); a pipeline error names the labels it had, so the
+/// hinted series carries `level` and `latency`, not `status` or the other keys, as Loki's does.
+#[test]
+fn the_parser_extracts_only_what_the_query_reads() {
+    let src = small_source();
+    let on = Engine::new(EngineLimits::default());
+    let off = on.clone().without_pushdown();
+    let q = r#"sum by (level) (count_over_time({app="x"} | logfmt | latency > 1s [1m]))"#;
+    let p = range(0, 600 * S, 30 * S);
+    let hinted = run(&on, &src, q, &p);
+    let full = run(&off, &src, q, &p);
+    for (r, want) in [(&hinted, false), (&full, true)] {
+        assert!(
+            r.starts_with("error: pipeline error: 'LabelFilterErr'"),
+            "{r}"
+        );
+        assert!(r.contains("latency=\"oops\""), "{r}");
+        assert_eq!(
+            r.contains("status=\"200\"")
+                || r.contains("status=\"404\"")
+                || r.contains("status=\"500\""),
+            want,
+            "{r}"
+        );
+    }
 }

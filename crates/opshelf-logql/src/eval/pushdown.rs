@@ -121,6 +121,16 @@ fn keeps(g: Option<&Grouping>, name: &str, none: bool) -> bool {
 }
 
 impl Push<'_> {
+    /// The labels the outer grouping keeps, when it names them: `by (...)`, or none for an
+    /// aggregation without grouping; `None` for `without`.
+    pub(super) fn outer_by(&self) -> Option<&[String]> {
+        match self.outer {
+            None => Some(&[]),
+            Some(g) if !g.without => Some(&g.labels),
+            Some(_) => None,
+        }
+    }
+
     /// The pushed key of a range key: its outer group, unless it carries an error.
     fn regroup(&self, key: &Labels) -> Labels {
         if key.get(ERROR_LABEL).is_some() {

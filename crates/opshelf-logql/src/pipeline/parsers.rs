@@ -10,6 +10,8 @@ pub struct LogfmtParser {
     keep_empty: bool,
     /// (label, logfmt key)
     params: Vec<(String, String)>,
+    /// Without params: the only labels to extract (Loki's parser hints), `None` for all.
+    only: Option<Vec<String>>,
 }
 
 impl LogfmtParser {
@@ -28,7 +30,16 @@ impl LogfmtParser {
                     )
                 })
                 .collect(),
+            only: None,
         }
+    }
+
+    /// Extract only these labels (sanitized names) when the stage has no params: what the
+    /// rest of a metric query reads ([`super::required_labels`]).
+    #[must_use]
+    pub fn only(mut self, labels: Option<Vec<String>>) -> Self {
+        self.only = labels;
+        self
     }
 
     /// Parses the line into labels.
@@ -46,7 +57,12 @@ impl LogfmtParser {
                     continue;
                 }
                 let key = sanitize_key(k);
-                if key.is_empty() {
+                if key.is_empty()
+                    || self
+                        .only
+                        .as_ref()
+                        .is_some_and(|o| !o.iter().any(|n| *n == key))
+                {
                     continue;
                 }
                 lb.set_parsed(&key, v);
