@@ -56,11 +56,13 @@ fn small_source() -> MemorySource {
             format!("{}ms", i * 13 % 900)
         };
         let line = format!(
-            "level={level} status={} trace_id={:032x} n={} latency={latency} size={}KB",
+            "level={level} status={} trace_id={:032x} n={} latency={latency} size={}KB msg=\"say \\\"hi\\\" {}\" content-type={}",
             [200, 404, 500][usize::try_from(i % 3).unwrap()],
             i * 0x9e37_79b9,
             i % 11 - 5,
-            i % 5
+            i % 5,
+            i % 2,
+            ["json", "text"][usize::try_from(i % 2).unwrap()]
         );
         let s = if i % 3 == 1 { &b } else { &a };
         let md = if i % 4 == 0 {
@@ -130,6 +132,7 @@ fn pushdown_gives_identical_results() {
         r#"sum by (trace_id_extracted) (count_over_time({app="x"} | logfmt | status=500 [1m]))"#,
         r#"sum (bytes_over_time({app="x"} |= "level" | logfmt | size="3KB" [1m]))"#,
         r#"sum by (level) (rate({app="x"} | logfmt | status!=200 [1m]))"#,
+        r#"sum by (msg, content_type) (count_over_time({app="x"} | logfmt [1m]))"#,
         r#"sum by (env) (bytes_rate({app="x"}[1m]))"#,
         // nested: the order of the step vectors is visible
         r#"topk(1, sum by (level) (count_over_time({app="x"} | logfmt [1m])))"#,
@@ -381,4 +384,32 @@ fn the_parser_extracts_only_what_the_query_reads() {
             "{r}"
         );
     }
+}
+
+/// Hinted extraction still unescapes quoted values and sanitizes keys (`content-type`).
+#[test]
+fn hinted_logfmt_unescapes_and_sanitizes() {
+    let src = small_source();
+    let e = Engine::new(EngineLimits::default());
+    let q = r#"sum by (msg, content_type) (count_over_time({app="x"} | logfmt [5m]))"#;
+    let Ok((QueryResult::Vector(v), _)) = e.query(&src, q, &instant(300 * S)) else {
+        panic!("not a vector");
+    };
+    let mut got: Vec<(String, String)> = v
+        .iter()
+        .map(|s| {
+            (
+                s.labels.get("msg").unwrap_or("-").to_owned(),
+                s.labels.get("content_type").unwrap_or("-").to_owned(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("say \"hi\" 0".to_owned(), "json".to_owned()),
+            ("say \"hi\" 1".to_owned(), "text".to_owned())
+        ]
+    );
 }

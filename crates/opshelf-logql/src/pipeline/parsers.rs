@@ -1,5 +1,7 @@
 //! The `logfmt` and `regexp` parsers.
 
+use std::borrow::Cow;
+
 use super::LabelsBuilder;
 use super::json::sanitize_key;
 use crate::ast::Extraction;
@@ -44,9 +46,21 @@ impl LogfmtParser {
 
     /// Parses the line into labels.
     pub fn process(&self, line: &str, lb: &mut LabelsBuilder) {
-        let mut pairs: Vec<(&str, std::borrow::Cow<'_, str>)> = Vec::new();
-        if let Err(e) = decode(line, &mut pairs, self.strict)
-            && self.strict
+        if let (false, true, Some(only)) = (self.strict, self.params.is_empty(), &self.only) {
+            // hinted and lenient: no pair is kept, and only wanted values are unescaped
+            let _ = decode(line, false, &mut |k, raw, escaped| {
+                if (!raw.is_empty() || self.keep_empty)
+                    && let Some(name) = wanted(only, k)
+                {
+                    lb.set_parsed(name, &value(raw, escaped));
+                }
+            });
+            return;
+        }
+        let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::new();
+        if let Err(e) = decode(line, self.strict, &mut |k, raw, escaped| {
+            pairs.push((k, value(raw, escaped)));
+        }) && self.strict
         {
             lb.set_err("LogfmtParserErr", || e);
             return;
@@ -77,11 +91,35 @@ impl LogfmtParser {
     }
 }
 
+/// The wanted label a logfmt key becomes, if any. Label names are sanitized keys, and
+/// sanitizing keeps a key's length or adds one `_`: most keys are ruled out by their length
+/// or bytes without building the sanitized name.
+fn wanted<'o>(only: &'o [String], key: &str) -> Option<&'o str> {
+    for n in only {
+        if n.as_str() == key {
+            return Some(n);
+        }
+        if (n.len() == key.len() || n.len() == key.len() + 1) && sanitize_key(key) == n.as_str() {
+            return Some(n);
+        }
+    }
+    None
+}
+
+fn value(raw: &str, escaped: bool) -> Cow<'_, str> {
+    if escaped {
+        Cow::Owned(unescape(raw))
+    } else {
+        Cow::Borrowed(raw)
+    }
+}
+
 /// go-logfmt's decoder: `key=value`, `key="quoted value"`, bare `key`.
+/// Each pair goes to `emit` as (key, raw value, whether it holds escapes).
 fn decode<'a>(
     line: &'a str,
-    out: &mut Vec<(&'a str, std::borrow::Cow<'a, str>)>,
     strict: bool,
+    emit: &mut dyn FnMut(&'a str, &'a str, bool),
 ) -> Result<(), String> {
     let b = line.as_bytes();
     let mut i = 0;
@@ -123,7 +161,7 @@ fn decode<'a>(
             continue;
         }
         if i >= n || b[i] != b'=' {
-            out.push((key, std::borrow::Cow::Borrowed("")));
+            emit(key, "", false);
             continue;
         }
         i += 1;
@@ -157,12 +195,7 @@ fn decode<'a>(
             }
             let raw = &line[vs..i.min(n)];
             i += 1;
-            let v = if escaped {
-                std::borrow::Cow::Owned(unescape(raw))
-            } else {
-                std::borrow::Cow::Borrowed(raw)
-            };
-            out.push((key, v));
+            emit(key, raw, escaped);
         } else {
             let vs = i;
             while i < n && b[i] > b' ' {
@@ -179,7 +212,7 @@ fn decode<'a>(
                 }
                 i += 1;
             }
-            out.push((key, std::borrow::Cow::Borrowed(&line[vs..i])));
+            emit(key, &line[vs..i], false);
         }
     }
     first_err.map_or(Ok(()), Err)
