@@ -39,8 +39,9 @@ fn instant(t: i64) -> Params {
 }
 
 /// Three streams over ten minutes: logfmt lines with a per-line `trace_id`, irregular gaps and
-/// shared timestamps, structured metadata (one clashing with a parsed name), JSON lines that make
-/// `json`'s counterpart fail, and values that fail `unwrap` conversions.
+/// shared timestamps, repeated keys (the first value counts), structured metadata (one clashing
+/// with a parsed name), JSON lines that make `json`'s counterpart fail, and values that fail
+/// `unwrap` conversions.
 fn small_source() -> MemorySource {
     let mut m = MemorySource::new();
     let a = labels(&[("app", "x"), ("env", "prod"), ("pod", "p1")]);
@@ -56,7 +57,7 @@ fn small_source() -> MemorySource {
             format!("{}ms", i * 13 % 900)
         };
         let line = format!(
-            "level={level} status={} trace_id={:032x} n={} latency={latency} size={}KB msg=\"say \\\"hi\\\" {}\" content-type={}",
+            "level={level} status={} trace_id={:032x} n={} latency={latency} size={}KB msg=\"say \\\"hi\\\" {}\" content-type={} level=again status=999",
             [200, 404, 500][usize::try_from(i % 3).unwrap()],
             i * 0x9e37_79b9,
             i % 11 - 5,

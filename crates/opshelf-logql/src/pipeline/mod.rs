@@ -74,6 +74,13 @@ impl LabelsBuilder {
         self.cur.iter().position(|(k, _, _)| k == name)
     }
 
+    /// Does `name` have a value a parser can no longer change (a stream label, structured
+    /// metadata, or a parsed value: the first parsed value of a name wins)?
+    #[must_use]
+    pub fn settled(&self, name: &str) -> bool {
+        self.idx(name).is_some()
+    }
+
     /// Is `name` a stream label or structured metadata?
     #[must_use]
     pub fn has_base(&self, name: &str) -> bool {

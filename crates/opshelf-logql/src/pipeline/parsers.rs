@@ -47,19 +47,24 @@ impl LogfmtParser {
     /// Parses the line into labels.
     pub fn process(&self, line: &str, lb: &mut LabelsBuilder) {
         if let (false, true, Some(only)) = (self.strict, self.params.is_empty(), &self.only) {
-            // hinted and lenient: no pair is kept, and only wanted values are unescaped
+            // hinted and lenient: no pair is kept, only wanted values are unescaped, and the
+            // line is left once every wanted label is settled (Loki's `AllRequiredExtracted`;
+            // exact, as the first parsed value of a name wins)
             let _ = decode(line, false, &mut |k, raw, escaped| {
                 if (!raw.is_empty() || self.keep_empty)
                     && let Some(name) = wanted(only, k)
                 {
                     lb.set_parsed(name, &value(raw, escaped));
+                    return !only.iter().all(|n| lb.settled(n));
                 }
+                true
             });
             return;
         }
         let mut pairs: Vec<(&str, Cow<'_, str>)> = Vec::new();
         if let Err(e) = decode(line, self.strict, &mut |k, raw, escaped| {
             pairs.push((k, value(raw, escaped)));
+            true
         }) && self.strict
         {
             lb.set_err("LogfmtParserErr", || e);
@@ -115,11 +120,12 @@ fn value(raw: &str, escaped: bool) -> Cow<'_, str> {
 }
 
 /// go-logfmt's decoder: `key=value`, `key="quoted value"`, bare `key`.
-/// Each pair goes to `emit` as (key, raw value, whether it holds escapes).
+/// Each pair goes to `emit` as (key, raw value, whether it holds escapes); decoding stops
+/// when `emit` returns false.
 fn decode<'a>(
     line: &'a str,
     strict: bool,
-    emit: &mut dyn FnMut(&'a str, &'a str, bool),
+    emit: &mut dyn FnMut(&'a str, &'a str, bool) -> bool,
 ) -> Result<(), String> {
     let b = line.as_bytes();
     let mut i = 0;
@@ -161,7 +167,9 @@ fn decode<'a>(
             continue;
         }
         if i >= n || b[i] != b'=' {
-            emit(key, "", false);
+            if !emit(key, "", false) {
+                return Ok(());
+            }
             continue;
         }
         i += 1;
@@ -195,7 +203,9 @@ fn decode<'a>(
             }
             let raw = &line[vs..i.min(n)];
             i += 1;
-            emit(key, raw, escaped);
+            if !emit(key, raw, escaped) {
+                return Ok(());
+            }
         } else {
             let vs = i;
             while i < n && b[i] > b' ' {
@@ -212,7 +222,9 @@ fn decode<'a>(
                 }
                 i += 1;
             }
-            emit(key, &line[vs..i], false);
+            if !emit(key, &line[vs..i], false) {
+                return Ok(());
+            }
         }
     }
     first_err.map_or(Ok(()), Err)
