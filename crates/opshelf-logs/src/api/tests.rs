@@ -651,3 +651,68 @@ async fn a_delete_request_is_purged_processed_and_stays_gone_after_a_restart() {
     tasks.shutdown().trigger();
     assert!(tasks.close_and_wait(Duration::from_secs(10)).await);
 }
+
+/// A query that fits its own memory cap but finds the store's query memory held by another
+/// query answers Loki's scheduler's 429 "too many outstanding requests" (retryable), and runs
+/// once the memory is free.
+#[tokio::test]
+async fn a_query_that_finds_the_query_memory_held_answers_429() {
+    const MIB: usize = 1 << 20;
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = captures_config();
+    let mut sc = cfg.store_config();
+    sc.memory_budget_bytes = 4 * MIB; // a 1 MiB query share, all of it one query's cap
+    sc.chunk_target_bytes = 4096;
+    sc.maintenance_interval_secs = 3600;
+    sc.limits.max_batch_bytes = MIB;
+    let es = opshelf_eventstore::EventStore::open(dir.path(), sc).unwrap();
+    let store = Arc::new(LogStore::new(
+        es,
+        cfg.limits.clone(),
+        cfg.default_tenant.clone(),
+        Deletes::load(None).await.unwrap(),
+    ));
+    // 80 streams overlapping in time: the first hit opens a chunk of each
+    let now = crate::now_ns();
+    let streams = (0..80)
+        .map(|k| crate::push::PushStream {
+            labels: crate::logql_adapter::Labels::new(vec![("app".into(), format!("s{k}"))]),
+            entries: (0..40)
+                .map(|i| crate::push::Entry {
+                    ts_ns: now - 1_000_000 + i,
+                    line: "x".repeat(100),
+                    metadata: Vec::new(),
+                })
+                .collect(),
+        })
+        .collect();
+    assert_eq!(store.push("fake", streams).await.unwrap(), 3200);
+    let s2 = store.clone();
+    tokio::task::spawn_blocking(move || s2.events().flush())
+        .await
+        .unwrap()
+        .unwrap();
+    let t = T {
+        _dir: tempfile::tempdir().unwrap(),
+        app: App::new(store.clone(), cfg.max_push_bytes),
+    };
+    let uri = format!(
+        "/loki/api/v1/query_range?query={}&start={}&end={}&limit=5000",
+        enc(r#"{app=~"s.+"}"#),
+        now - 60_000_000_000,
+        now + 1_000_000_000
+    );
+    let mut held = store
+        .events()
+        .query(opshelf_eventstore::Query::all("fake"))
+        .unwrap();
+    held.next().unwrap().unwrap();
+    assert!(held.memory_held() > 512 * 1024, "{}", held.memory_held());
+    let (s, v) = t.get(&uri).await;
+    assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{v}");
+    assert_eq!(v, "too many outstanding requests\n");
+    drop(held);
+    let (s, v) = t.get(&uri).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(lines(&v).len(), 3200);
+}

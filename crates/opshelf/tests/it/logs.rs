@@ -364,3 +364,67 @@ async fn docker_json_file_logs_get_the_container_name_and_their_own_times() {
     let front = read_query(&url, r#"{job="docker", container="workshelf-frontend"}"#).await;
     assert_eq!(front, [(t0 + 5_000, "stdout".into(), "GET / 200".into())]);
 }
+
+/// A tailed file whose lines carry their own times (a timestamp stage) and some are older
+/// than `reject_old_samples_max_age_secs`: those are dropped, the others stored, and the
+/// tailer goes on with the file instead of retrying the refused batch.
+#[tokio::test]
+async fn tailed_lines_older_than_a_week_are_dropped_and_tailing_goes_on() {
+    let logs = tempfile::tempdir().unwrap();
+    let file = logs.path().join("app.log");
+    let config = format!(
+        "[logs]\nenabled = true\n[logs.tail]\nenabled = true\npoll_interval_ms = 50\n[[logs.tail.targets]]\npaths = [\"{}/*.log\"]\nlabels = {{ app = \"oldtail\" }}\n[[logs.tail.targets.pipeline]]\nstage = \"regex\"\nexpression = '^(?P<ts>\\S+) (?P<msg>.*)$'\n[[logs.tail.targets.pipeline]]\nstage = \"timestamp\"\nsource = \"ts\"\nformat = \"RFC3339Nano\"\n",
+        logs.path().display()
+    );
+    let rfc3339 = |ns: i64| {
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let (now, day) = (now_ns(), 86_400_000_000_000i64);
+    let write = |lines: &[(i64, &str)]| {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&file)
+            .unwrap();
+        for (ts, msg) in lines {
+            writeln!(f, "{} {msg}", rfc3339(*ts)).unwrap();
+        }
+    };
+    write(&[
+        (now - 8 * day, "old 1"),
+        (now - 60_000_000_000, "fresh 1"),
+        (now - 30 * day, "old 2"),
+        (now - 30_000_000_000, "fresh 2"),
+    ]);
+    let srv = Server::start(&config).await;
+    let url = srv.url("logs");
+    let read = || async {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let got: Vec<String> = read_query(&url, r#"{app="oldtail"}"#)
+                .await
+                .into_iter()
+                .map(|(_, _, l)| l)
+                .collect();
+            if got.len() >= 3 || Instant::now() > deadline {
+                return got;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    write(&[(now - 10 * day, "old 3"), (now_ns(), "fresh 3")]);
+    let got = read().await;
+    let msgs: Vec<&str> = got.iter().map(|l| l.split_once(' ').unwrap().1).collect();
+    assert_eq!(msgs, ["fresh 1", "fresh 2", "fresh 3"], "{got:?}");
+    // the refused batches were not retried: the counter says the three old lines were dropped
+    let m = reqwest::get(format!("{}/metrics", srv.url("admin")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(m.contains("entries_out_of_window_total 3"), "{m}");
+}
