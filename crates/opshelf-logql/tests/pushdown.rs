@@ -57,13 +57,14 @@ fn small_source() -> MemorySource {
             format!("{}ms", i * 13 % 900)
         };
         let line = format!(
-            "level={level} status={} trace_id={:032x} n={} latency={latency} size={}KB msg=\"say \\\"hi\\\" {}\" content-type={} level=again status=999",
+            "level={level} status={} trace_id={:032x} n={} latency={latency} size={}KB msg=\"say \\\"hi\\\" {}\" content-type={} größe={} level=again status=999",
             [200, 404, 500][usize::try_from(i % 3).unwrap()],
             i * 0x9e37_79b9,
             i % 11 - 5,
             i % 5,
             i % 2,
-            ["json", "text"][usize::try_from(i % 2).unwrap()]
+            ["json", "text"][usize::try_from(i % 2).unwrap()],
+            i % 3
         );
         let s = if i % 3 == 1 { &b } else { &a };
         let md = if i % 4 == 0 {
@@ -134,6 +135,8 @@ fn pushdown_gives_identical_results() {
         r#"sum (bytes_over_time({app="x"} |= "level" | logfmt | size="3KB" [1m]))"#,
         r#"sum by (level) (rate({app="x"} | logfmt | status!=200 [1m]))"#,
         r#"sum by (msg, content_type) (count_over_time({app="x"} | logfmt [1m]))"#,
+        r#"sum by (gr__e) (count_over_time({app="x"} | logfmt [1m]))"#,
+        r#"sum (count_over_time({app="x"} | logfmt [1m]))"#,
         r#"sum by (env) (bytes_rate({app="x"}[1m]))"#,
         // nested: the order of the step vectors is visible
         r#"topk(1, sum by (level) (count_over_time({app="x"} | logfmt [1m])))"#,

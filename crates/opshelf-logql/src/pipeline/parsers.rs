@@ -49,7 +49,11 @@ impl LogfmtParser {
         if let (false, true, Some(only)) = (self.strict, self.params.is_empty(), &self.only) {
             // hinted and lenient: no pair is kept, only wanted values are unescaped, and the
             // line is left once every wanted label is settled (Loki's `AllRequiredExtracted`;
-            // exact, as the first parsed value of a name wins)
+            // exact, as the first parsed value of a name wins). Lenient decoding sets no
+            // error, so with nothing wanted there is nothing to do.
+            if only.is_empty() {
+                return;
+            }
             let _ = decode(line, false, &mut |k, raw, escaped| {
                 if (!raw.is_empty() || self.keep_empty)
                     && let Some(name) = wanted(only, k)
@@ -97,14 +101,16 @@ impl LogfmtParser {
 }
 
 /// The wanted label a logfmt key becomes, if any. Label names are sanitized keys, and
-/// sanitizing keeps a key's length or adds one `_`: most keys are ruled out by their length
-/// or bytes without building the sanitized name.
+/// sanitizing an ASCII key keeps its length or adds one `_`: most keys are ruled out by their
+/// length without building the sanitized name (a non-ASCII character becomes one `_`, so
+/// those keys are always sanitized).
 fn wanted<'o>(only: &'o [String], key: &str) -> Option<&'o str> {
     for n in only {
         if n.as_str() == key {
             return Some(n);
         }
-        if (n.len() == key.len() || n.len() == key.len() + 1) && sanitize_key(key) == n.as_str() {
+        let may = !key.is_ascii() || n.len() == key.len() || n.len() == key.len() + 1;
+        if may && sanitize_key(key) == n.as_str() {
             return Some(n);
         }
     }
