@@ -111,6 +111,10 @@ pub struct QueryIter {
     probes: Vec<NeedleProbe>,
     text: TextFilter,
     heap: BinaryHeap<Entry>,
+    /// The cursor that yielded last, held out of the heap while it would be popped next
+    /// anyway (a stream's chunks rarely overlap): a pop and a push fewer per hit. It has the
+    /// key and sequence number it would have had in the heap, so the order is the same.
+    current: Option<Entry>,
     seq: u64,
     emitted: usize,
     done: bool,
@@ -154,6 +158,7 @@ impl QueryIter {
             probes,
             text,
             heap: BinaryHeap::new(),
+            current: None,
             seq: 0,
             emitted: 0,
             done: false,
@@ -368,8 +373,16 @@ impl QueryIter {
 
     fn step(&mut self) -> Result<Option<Hit>> {
         loop {
-            let Some(e) = self.heap.pop() else {
-                return Ok(None);
+            let e = match self.current.take() {
+                Some(c) if self.heap.peek().is_none_or(|top| c > *top) => c,
+                Some(c) => {
+                    self.heap.push(c);
+                    continue;
+                }
+                None => match self.heap.pop() {
+                    Some(e) => e,
+                    None => return Ok(None),
+                },
             };
             match e.item {
                 Item::Pending(s) => {
@@ -386,7 +399,12 @@ impl QueryIter {
                         record,
                     };
                     if let Some(next) = c.records.last().map(|r| r.time_ns) {
-                        self.push(order_key(next, self.q.direction), Item::Cursor(c));
+                        self.seq += 1;
+                        self.current = Some(Entry {
+                            key: order_key(next, self.q.direction),
+                            seq: self.seq,
+                            item: Item::Cursor(c),
+                        });
                     } else {
                         self.uncharge(c.mem);
                     }
@@ -432,6 +450,7 @@ impl QueryIter {
         if !self.done {
             self.done = true;
             self.heap.clear();
+            self.current = None;
             let held = self.held;
             self.uncharge(held);
         }
