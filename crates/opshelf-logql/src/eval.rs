@@ -266,13 +266,21 @@ fn pipeline_error(l: &Labels) -> EvalError {
 
 /// An order-independent hash of a label set (the same for a `Labels` and a `LabelsBuilder`).
 pub(crate) fn labels_hash<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> u64 {
-    use std::hash::{Hash, Hasher};
+    use xxhash_rust::xxh3::xxh3_64_with_seed;
+    // Label values come from log lines: the seed is drawn per process, so nobody can pick
+    // values whose series share one hash bucket. A pair's hash seeds its value's with its
+    // name's, so (k, v) and (v, k) differ; pairs are summed, so their order does not matter.
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        use std::hash::{BuildHasher, Hasher};
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish()
+    });
     let mut acc = 0u64;
     for (k, v) in pairs {
-        let mut h = std::hash::DefaultHasher::new();
-        k.hash(&mut h);
-        v.hash(&mut h);
-        acc = acc.wrapping_add(h.finish());
+        let hk = xxh3_64_with_seed(k.as_bytes(), seed);
+        acc = acc.wrapping_add(xxh3_64_with_seed(v.as_bytes(), hk));
     }
     acc
 }
