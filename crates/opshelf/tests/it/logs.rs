@@ -292,18 +292,19 @@ async fn read_query(url: &str, query: &str) -> Vec<(i64, String, String)> {
     out
 }
 
+fn rfc3339(ns: i64) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
+        .unwrap()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
 #[tokio::test]
 async fn docker_json_file_logs_get_the_container_name_and_their_own_times() {
     // A Docker data root as the daemon lays it out: one directory per container with its
     // `config.v2.json` and `<id>-json.log`.
     let root = tempfile::tempdir().unwrap();
     let t0 = now_ns() - 60_000_000_000;
-    let rfc3339 = |ns: i64| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-            .unwrap()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
     let container = |id: &str, name: &str, lines: &[(&str, &str, i64)]| {
         let dir = root.path().join(id);
         std::fs::create_dir_all(&dir).unwrap();
@@ -376,12 +377,6 @@ async fn tailed_lines_older_than_a_week_are_dropped_and_tailing_goes_on() {
         "[logs]\nenabled = true\n[logs.tail]\nenabled = true\npoll_interval_ms = 50\n[[logs.tail.targets]]\npaths = [\"{}/*.log\"]\nlabels = {{ app = \"oldtail\" }}\n[[logs.tail.targets.pipeline]]\nstage = \"regex\"\nexpression = '^(?P<ts>\\S+) (?P<msg>.*)$'\n[[logs.tail.targets.pipeline]]\nstage = \"timestamp\"\nsource = \"ts\"\nformat = \"RFC3339Nano\"\n",
         logs.path().display()
     );
-    let rfc3339 = |ns: i64| {
-        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-            .unwrap()
-            .format(&time::format_description::well_known::Rfc3339)
-            .unwrap()
-    };
     let (now, day) = (now_ns(), 86_400_000_000_000i64);
     let write = |lines: &[(i64, &str)]| {
         let mut f = std::fs::OpenOptions::new()
