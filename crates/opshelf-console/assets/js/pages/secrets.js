@@ -69,7 +69,7 @@ function Details({ status }) {
   return html`<${Async} state=${state}>${(d) => html`
     <${Section} title="Tokens">
       ${d.counters.error ? html`<p class="state error" role="alert">Token count unavailable: ${d.counters.error.message}</p>`
-        : html`<p><strong class="big" id="token-count">${d.counters.data.counters.service_tokens.total}</strong> ${d.counters.data.counters.service_tokens.total === 1 ? 'token' : 'tokens'} in the token store
+        : html`<p><strong class="big" id="token-count">${d.counters.data.counters.service_tokens.total}</strong> ${d.counters.data.counters.service_tokens.total === 1 ? 'token' : 'tokens'} in the token store${' '}
           <small>(Vault's sys/internal/counters/tokens: every stored service token, root tokens included)</small></p>`}
     <//>
     <${Section} title="Secrets engines"><${Table} rows=${d.mounts} cols=${[['Path', (r) => r.path], ['Type', (r) => r.type], ['Version', (r) => (r.options && r.options.version) || '—'], ['Description', (r) => r.description || '']]} /><//>
