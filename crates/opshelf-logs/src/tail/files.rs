@@ -15,6 +15,7 @@ use super::pipeline::{Multiline, Pipeline};
 use super::positions::{Pending, Positions};
 use crate::config::TailConfig;
 use crate::logql_adapter::Labels;
+use crate::now_ns;
 use crate::push::{Entry, PushStream};
 use crate::store::{LogStore, StoreError};
 
@@ -76,10 +77,6 @@ fn hash(line: &str) -> u64 {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     h
-}
-
-fn now_ns() -> i64 {
-    crate::api::params::now_ns()
 }
 
 impl Tailer {
